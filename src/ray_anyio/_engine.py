@@ -1,0 +1,262 @@
+"""The engine: learns from Ray when refs are ready and fetches them in batches.
+
+Data path: a caller registers the refs that are not ready yet with a
+:class:`Watcher`; Ray reports each one on its own callback thread; the watcher
+queues it and wakes the loop once per burst (:mod:`._wakeup`); the task that
+owns the watcher takes the whole burst with :meth:`Watcher.next_ready` and
+fetches it with one batched ``ray.get`` (:func:`fetch`).
+
+Where refs are registered: :meth:`Watcher.watch`. Where the batch ``ray.get``
+happens: :func:`_get_batch`. Where the loop is woken: :meth:`Watcher._arrive`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import ray
+from ray.exceptions import GetTimeoutError
+
+from ._shared_waiter import SHARED_WAITER
+from ._wakeup import current_waker
+
+#: Fetch batches up to this size on the loop thread; larger ones go to a worker
+#: thread so that deserialising them does not stall the loop.
+INLINE_FETCH_MAX = 256
+#: Largest ``ray.get`` done in one worker-thread call; between chunks the
+#: task checks for cancellation.
+THREAD_CHUNK = 4096
+
+_MISSING: Any = object()
+
+
+def _on_ready_supported() -> bool:
+    return callable(getattr(ray.ObjectRef, "_on_ready", None))
+
+
+#: Whether Ray's per-ref readiness hook is used; when False every pending ref is
+#: watched by the shared ``ray.wait`` thread (the public-API path).
+USE_ON_READY = _on_ready_supported()
+
+
+class Watcher:
+    """Watches pending refs for one task and reports them ready in batches.
+
+    Create it on the loop thread, use it from one task, and always
+    :meth:`close` it (``with Watcher(...) as w``): closing withdraws every
+    registration from Ray, so nothing stays behind after a cancellation.
+    With ``fetch_local=True`` a ref is only reported once its object is in this
+    node's object store, as ``ray.wait(fetch_local=True)`` would.
+    """
+
+    def __init__(self, *, fetch_local: bool = False) -> None:
+        self._wake = current_waker()
+        self._fetch_local = fetch_local
+        self._lock = threading.Lock()
+        self._arrived: list[ray.ObjectRef] = []
+        self._failure: BaseException | None = None
+        self._wake_scheduled = False
+        self._closed = False
+        self._poked = False
+        self._event = anyio.Event()
+        self._cancels: dict[ray.ObjectRef, Callable[[], None]] = {}
+
+    def __enter__(self) -> Watcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def watch(self, refs: Iterable[ray.ObjectRef]) -> None:
+        """Register refs; each is reported once by :meth:`next_ready`."""
+        cancels = self._cancels
+        for ref in refs:
+            if ref in cancels:
+                continue
+            if USE_ON_READY:
+                cancels[ref] = ref._on_ready(self._callback_for(ref))
+            else:
+                cancels[ref] = SHARED_WAITER.add(
+                    ref, self._fetch_local, self._callback_for(ref)
+                )
+
+    def __len__(self) -> int:
+        """How many refs are registered and not yet reported."""
+        return len(self._cancels)
+
+    def poke(self) -> None:
+        """Wake :meth:`next_ready` from the loop thread (it returns ``[]``)."""
+        self._poked = True
+        self._event.set()
+
+    def take_arrived(self) -> list[ray.ObjectRef]:
+        """Return what Ray has reported so far, without waiting."""
+        with self._lock:
+            batch, self._arrived = self._arrived, []
+            failure = self._failure
+        if failure is not None:
+            raise failure
+        for ref in batch:
+            self._cancels.pop(ref, None)
+        if batch and self._fetch_local and USE_ON_READY:
+            batch = self._keep_local(batch)
+        return batch
+
+    async def next_ready(self) -> list[ray.ObjectRef]:
+        """Wait until Ray reports at least one watched ref; return the batch.
+
+        A checkpoint. Returns ``[]`` early when :meth:`poke` was called.
+
+        Raises:
+            ray.exceptions.RaySystemError: if Ray stopped the wait (for example
+                because Ray is shutting down).
+        """
+        while True:
+            batch = self.take_arrived()
+            if batch or self._poked:
+                self._poked = False
+                await anyio.lowlevel.checkpoint()
+                return batch
+            self._event = anyio.Event()
+            await self._event.wait()
+
+    def close(self) -> None:
+        """Withdraw every registration; later reports from Ray are ignored."""
+        self._closed = True
+        cancels, self._cancels = self._cancels, {}
+        for cancel in cancels.values():
+            cancel()
+        with self._lock:
+            self._arrived = []
+
+    def _keep_local(self, batch: list[ray.ObjectRef]) -> list[ray.ObjectRef]:
+        # Ray's hook reports existence anywhere in the cluster; the rest of the
+        # way to this node is watched by the shared ray.wait thread.
+        local, remote = ray.wait(
+            batch, num_returns=len(batch), timeout=0, fetch_local=True
+        )
+        for ref in remote:
+            self._cancels[ref] = SHARED_WAITER.add(ref, True, self._callback_for(ref))
+        return local
+
+    def _callback_for(self, ref: ray.ObjectRef) -> Callable[[BaseException | None], None]:
+        def on_ready(exc: BaseException | None) -> None:
+            self._arrive(ref, exc)
+
+        return on_ready
+
+    def _arrive(self, ref: ray.ObjectRef, exc: BaseException | None) -> None:
+        # Runs on Ray's callback thread (or the shared waiter thread).
+        if self._closed:
+            return
+        with self._lock:
+            if exc is not None and self._failure is None:
+                self._failure = exc
+            self._arrived.append(ref)
+            if self._wake_scheduled:
+                return
+            self._wake_scheduled = True
+        self._wake(self._on_wake)
+
+    def _on_wake(self) -> None:
+        # Runs on the loop thread.
+        with self._lock:
+            self._wake_scheduled = False
+        self._event.set()
+
+
+def split_ready(
+    refs: Sequence[ray.ObjectRef], *, fetch_local: bool
+) -> tuple[list[ray.ObjectRef], list[ray.ObjectRef]]:
+    """Split distinct refs into (ready now, not ready) with one ``ray.wait``."""
+    if not refs:
+        return [], []
+    return ray.wait(list(refs), num_returns=len(refs), timeout=0, fetch_local=fetch_local)
+
+
+def _get_ready_now(refs: list[ray.ObjectRef]) -> tuple[list[Any], list[ray.ObjectRef]]:
+    """Values of the refs that are local now (``_MISSING`` for the others)."""
+    try:
+        return ray.get(refs, timeout=0), []
+    except GetTimeoutError:
+        pass
+    distinct = list(dict.fromkeys(refs))
+    ready, pending = split_ready(distinct, fetch_local=True)
+    values = dict(zip(ready, ray.get(ready))) if ready else {}
+    return [values.get(ref, _MISSING) for ref in refs], pending
+
+
+def _get_chunked(refs: list[ray.ObjectRef]) -> list[Any]:
+    return ray.get(refs)
+
+
+async def _in_chunks(
+    refs: Sequence[ray.ObjectRef], fn: Callable[[list[ray.ObjectRef]], Any]
+) -> list[Any]:
+    """Run ``fn`` over chunks of ``refs``: inline if small, else off the loop."""
+    if len(refs) <= INLINE_FETCH_MAX:
+        return [fn(list(refs))]
+    results = []
+    for start in range(0, len(refs), THREAD_CHUNK):
+        chunk = list(refs[start : start + THREAD_CHUNK])
+        results.append(await anyio.to_thread.run_sync(fn, chunk))
+    return results
+
+
+async def _get_batch(refs: Sequence[ray.ObjectRef]) -> list[Any]:
+    """``ray.get`` of refs that Ray reported ready: the one batched fetch."""
+    values: list[Any] = []
+    for part in await _in_chunks(refs, _get_chunked):
+        values.extend(part)
+    return values
+
+
+async def fetch(refs: Sequence[ray.ObjectRef]) -> list[Any]:
+    """Return the values of ``refs`` in order, as ``ray.get(list(refs))`` would.
+
+    Refs that are ready are fetched at once in batches; the others are watched
+    and fetched in batches as Ray reports them. A checkpoint only when
+    something has to be waited for or fetched off the loop.
+
+    Cancellation: withdraws every registration and returns promptly (a chunk
+    being deserialised in a worker thread is finished first).
+
+    Raises:
+        Exception: the error of the first failed ref, as ``ray.get`` raises it.
+    """
+    values: list[Any] = []
+    pending: list[ray.ObjectRef] = []
+    for part_values, part_pending in await _in_chunks(refs, _get_ready_now):
+        values.extend(part_values)
+        pending.extend(part_pending)
+    if not pending:
+        return values
+    positions: dict[ray.ObjectRef, list[int]] = {}
+    for index, value in enumerate(values):
+        if value is _MISSING:
+            positions.setdefault(refs[index], []).append(index)
+    with Watcher() as watcher:
+        watcher.watch(positions)
+        while positions:
+            batch = await watcher.next_ready()
+            for ref, value in zip(batch, await _get_batch(batch)):
+                for index in positions.pop(ref):
+                    values[index] = value
+    return values
+
+
+async def fetch_one(ref: ray.ObjectRef) -> Any:
+    """The value of one ref: ``ray.get(ref)`` if it is ready, else watched."""
+    try:
+        return ray.get(ref, timeout=0)
+    except GetTimeoutError:
+        pass
+    with Watcher() as watcher:
+        watcher.watch((ref,))
+        while not await watcher.next_ready():
+            pass
+    return (await _get_batch([ref]))[0]

@@ -1,0 +1,154 @@
+"""``get``: the value of a ref, an awaitable chain, or a structure of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, TypeVar, overload
+
+import anyio
+import anyio.lowlevel
+import ray
+from ray.exceptions import GetTimeoutError
+
+from ._checks import check_timeout
+from ._engine import fetch, fetch_one
+from ._group import FirstErrorGroup
+from ._slots import is_awaitable, resolve_chain
+
+T = TypeVar("T")
+
+_REF = 0
+_AWAITABLE = 1
+
+
+@overload
+async def get(obj: ray.ObjectRef[T], *, timeout: float | None = None) -> T: ...
+@overload
+async def get(
+    obj: list[ray.ObjectRef[T]], *, timeout: float | None = None
+) -> list[T]: ...
+@overload
+async def get(obj: Any, *, timeout: float | None = None) -> Any: ...
+
+
+async def get(obj: Any, *, timeout: float | None = None) -> Any:
+    """Return the value behind ``obj``, like ``ray.get``, without blocking the loop.
+
+    ``obj`` may be:
+
+    * an ``ObjectRef``: its value, exactly as ``ray.get`` returns it;
+    * an awaitable (coroutine, asyncio future on asyncio, ``concurrent.futures.Future``
+      on either backend, any object with ``__await__``): awaited, and while the
+      result is again a ref or an awaitable, resolved further (a *chain*);
+    * a ``list``, ``tuple`` or ``dict`` (values), nested: the same shape with
+      every element resolved concurrently. Values fetched from Ray are not
+      walked: a ref to a list of refs gives that list of refs;
+    * anything else: returned unchanged.
+
+    Refs that are already finished are fetched at once with batched ``ray.get``
+    calls; the others are fetched in batches as Ray reports them ready.
+
+    This is a checkpoint. On cancellation (or timeout) every registration with
+    Ray is withdrawn and every awaitable still running is cancelled; nothing
+    keeps running. The Ray tasks themselves are not cancelled: use
+    :func:`open_scope` for that.
+
+    Args:
+        obj: what to resolve.
+        timeout: seconds to wait at most; ``None`` waits for ever.
+
+    Raises:
+        ray.exceptions.GetTimeoutError: (a ``TimeoutError``) when ``timeout``
+            expires first.
+        Exception: the first failure, unwrapped: a failed task raises what
+            ``ray.get`` raises (the ``RayTaskError`` that is also an instance of
+            the task's exception class); a failing awaitable raises its own
+            exception. The other elements are cancelled.
+        TypeError: ``timeout`` is not a number.
+        ValueError: ``timeout`` is negative or NaN.
+
+    Example::
+
+        value = await ray_anyio.get(f.remote(1))
+        a, b = await ray_anyio.get([f.remote(1), some_coroutine()])
+    """
+    seconds = check_timeout(timeout)
+    await anyio.lowlevel.checkpoint()
+    if isinstance(obj, ray.ObjectRef) and seconds is None:
+        return await fetch_one(obj)
+    if seconds is None:
+        return await _resolve(obj)
+    with anyio.move_on_after(seconds) as scope:
+        return await _resolve(obj)
+    if scope.cancelled_caught:
+        raise GetTimeoutError(f"ray_anyio.get timed out after {seconds} s")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _resolve(obj: Any) -> Any:
+    if isinstance(obj, ray.ObjectRef):
+        return await fetch_one(obj)
+    if is_awaitable(obj):
+        return await _resolve_awaitable(obj)
+    leaves: list[Any] = []
+    kinds: list[int] = []
+    _flatten(obj, leaves, kinds)
+    if not leaves:
+        return obj
+    values: list[Any] = [None] * len(leaves)
+    ref_positions = [i for i, kind in enumerate(kinds) if kind == _REF]
+    awaitable_positions = [i for i, kind in enumerate(kinds) if kind == _AWAITABLE]
+
+    async def fetch_refs() -> None:
+        for i, value in zip(ref_positions, await fetch([leaves[i] for i in ref_positions])):
+            values[i] = value
+
+    async def resolve_one(i: int) -> None:
+        values[i] = await _resolve_awaitable(leaves[i])
+
+    if not awaitable_positions:
+        await fetch_refs()
+    else:
+        async with FirstErrorGroup() as group:
+            if ref_positions:
+                group.start_soon(fetch_refs)
+            for i in awaitable_positions:
+                group.start_soon(resolve_one, i)
+    return _rebuild(obj, iter(values))
+
+
+async def _resolve_awaitable(obj: Any) -> Any:
+    result = await resolve_chain(obj)
+    if isinstance(result, ray.ObjectRef):
+        return await fetch_one(result)
+    return result
+
+
+def _flatten(obj: Any, leaves: list[Any], kinds: list[int]) -> None:
+    if isinstance(obj, ray.ObjectRef):
+        leaves.append(obj)
+        kinds.append(_REF)
+    elif is_awaitable(obj):
+        leaves.append(obj)
+        kinds.append(_AWAITABLE)
+    elif isinstance(obj, (list, tuple)):
+        for item in obj:
+            _flatten(item, leaves, kinds)
+    elif isinstance(obj, dict):
+        for item in obj.values():
+            _flatten(item, leaves, kinds)
+
+
+def _rebuild(obj: Any, values: Iterator[Any]) -> Any:
+    if isinstance(obj, ray.ObjectRef) or is_awaitable(obj):
+        return next(values)
+    if isinstance(obj, list):
+        return [_rebuild(item, values) for item in obj]
+    if isinstance(obj, tuple):
+        items = [_rebuild(item, values) for item in obj]
+        if hasattr(obj, "_fields"):  # a namedtuple keeps its type
+            return type(obj)(*items)
+        return tuple(items)
+    if isinstance(obj, dict):
+        return {key: _rebuild(item, values) for key, item in obj.items()}
+    return obj

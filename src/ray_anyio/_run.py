@@ -1,0 +1,48 @@
+"""``run_until_complete``: the seed document's entry point, on any backend."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import anyio
+
+T = TypeVar("T")
+
+_BACKENDS = ("asyncio", "trio")
+
+
+def run_until_complete(
+    awaitable: Awaitable[T],
+    *,
+    backend: str = "asyncio",
+    backend_options: dict[str, Any] | None = None,
+) -> T:
+    """Run ``awaitable`` on a fresh event loop of ``backend`` and return its result.
+
+    The counterpart of the old ``async_api.run_until_complete``: pass it the
+    coroutine that :func:`get` or :func:`wait` returns, or any other awaitable.
+    It blocks the calling thread, so call it from synchronous code only (it
+    raises ``RuntimeError`` inside a running event loop).
+
+    Raises:
+        TypeError: ``awaitable`` is not awaitable.
+        ValueError: ``backend`` is not ``"asyncio"`` or ``"trio"``.
+        Exception: whatever the awaitable raises.
+
+    Example::
+
+        value = ray_anyio.run_until_complete(ray_anyio.get(ref), backend="trio")
+    """
+    if not hasattr(awaitable, "__await__"):
+        raise TypeError(
+            f"awaitable must be a coroutine or another awaitable, got "
+            f"{type(awaitable).__name__}"
+        )
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+
+    async def main() -> T:
+        return await awaitable
+
+    return anyio.run(main, backend=backend, backend_options=backend_options)

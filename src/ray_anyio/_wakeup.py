@@ -1,0 +1,53 @@
+"""Wake the running event loop from another thread.
+
+This is the only module that knows which backend is running. Everything else
+calls :func:`current_waker` once, on the loop thread, and hands the returned
+function to code that runs on Ray's callback thread or a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from anyio.lowlevel import current_token
+
+#: Schedules a callable to run soon on the loop that created it; thread-safe.
+Waker = Callable[[Callable[[], None]], None]
+
+
+def current_waker() -> Waker:
+    """Return a thread-safe function that runs a callable on the current loop.
+
+    Must be called from inside a running asyncio loop or trio run. The returned
+    function never blocks and never raises: if the loop has already finished,
+    the callable is dropped, because nobody is left to be woken.
+    """
+    native = current_token().native_token
+    if isinstance(native, asyncio.AbstractEventLoop):
+        return _asyncio_waker(native)
+    return _trio_waker(native)
+
+
+def _asyncio_waker(loop: asyncio.AbstractEventLoop) -> Waker:
+    def wake(fn: Callable[[], None]) -> None:
+        try:
+            loop.call_soon_threadsafe(fn)
+        except RuntimeError:
+            pass  # the loop is closed
+
+    return wake
+
+
+def _trio_waker(token: object) -> Waker:
+    import trio
+
+    assert isinstance(token, trio.lowlevel.TrioToken)
+
+    def wake(fn: Callable[[], None]) -> None:
+        try:
+            token.run_sync_soon(fn)
+        except trio.RunFinishedError:
+            pass
+
+    return wake

@@ -1,0 +1,76 @@
+"""One real Ray for the whole session: a two-node ``Cluster`` on this machine.
+
+The driver is attached to the head node; a second node carries the custom
+resource ``"remote"`` so that tests can place objects away from the driver.
+Every async test runs on asyncio and on trio.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import ray
+from ray.cluster_utils import Cluster
+
+from .helpers import Gates, square
+
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ray_cluster() -> Iterator[Cluster]:
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 2, "include_dashboard": False},
+    )
+    cluster.add_node(num_cpus=1, resources={"remote": 1})
+    ray.init(address=cluster.address, log_to_driver=False)
+    cluster.wait_for_nodes()
+    # Start the workers the suite needs once, so no test pays for a spawn.
+    ray.get([square.remote(i) for i in range(4)])
+    ray.get(square.options(resources={"remote": 1}).remote(0))
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def gates_actor(ray_cluster: Cluster) -> ray.actor.ActorHandle:
+    actor = Gates.remote()
+    ray.get(actor.ping.remote())
+    return actor
+
+
+@pytest.fixture
+def gate(gates_actor: ray.actor.ActorHandle, request: pytest.FixtureRequest) -> Iterator["Gate"]:
+    """A named event in the shared ``Gates`` actor, opened when the test ends."""
+    g = Gate(gates_actor, request.node.nodeid)
+    yield g
+    g.open()
+
+
+class Gate:
+    def __init__(self, actor: ray.actor.ActorHandle, name: str) -> None:
+        self.actor = actor
+        self.name = name
+
+    def value_after(self, value: object) -> ray.ObjectRef:
+        """A ref that becomes ``value`` once the gate is opened."""
+        return self.actor.value_after.remote(self.name, value)
+
+    def fail_after(self, message: str) -> ray.ObjectRef:
+        """A ref whose task raises ``ValueError(message)`` once the gate opens."""
+        return self.actor.fail_after.remote(self.name, message)
+
+    def open(self) -> None:
+        ray.get(self.actor.open.remote(self.name))
+
+    def waiting(self) -> int:
+        return int(ray.get(self.actor.waiting.remote(self.name)))
