@@ -42,6 +42,19 @@ def _on_ready_supported() -> bool:
 #: watched by the shared ``ray.wait`` thread (the public-API path).
 USE_ON_READY = _on_ready_supported()
 
+_open_watchers: set[Watcher] = set()
+_open_watchers_lock = threading.Lock()
+
+
+def live_registrations() -> int:
+    """Registrations still held: refs of open watchers plus shared-waiter entries.
+
+    Zero whenever no ``get``/``wait`` is in progress: the tests use it to show
+    that a cancelled call leaves nothing behind.
+    """
+    with _open_watchers_lock:
+        return sum(len(w) for w in _open_watchers) + SHARED_WAITER.pending()
+
 
 class Watcher:
     """Watches pending refs for one task and reports them ready in batches.
@@ -64,6 +77,8 @@ class Watcher:
         self._poked = False
         self._event = anyio.Event()
         self._cancels: dict[ray.ObjectRef, Callable[[], None]] = {}
+        with _open_watchers_lock:
+            _open_watchers.add(self)
 
     def __enter__(self) -> Watcher:
         return self
@@ -127,6 +142,8 @@ class Watcher:
     def close(self) -> None:
         """Withdraw every registration; later reports from Ray are ignored."""
         self._closed = True
+        with _open_watchers_lock:
+            _open_watchers.discard(self)
         cancels, self._cancels = self._cancels, {}
         for cancel in cancels.values():
             cancel()
