@@ -56,3 +56,22 @@ class Gates:
 
     async def waiting(self, name: str) -> int:
         return self.counts.get(name, 0)
+
+
+@ray.remote(max_retries=0)
+def crash() -> None:
+    import os
+
+    os._exit(1)
+
+
+@ray.remote(num_cpus=0)
+class Nested:
+    """An async actor that uses ray_anyio inside Ray's own asyncio loop."""
+
+    async def get_and_wait(self, refs: list[ray.ObjectRef]) -> tuple[list[Any], int]:
+        import ray_anyio
+
+        values = await ray_anyio.get(refs)
+        ready, _ = await ray_anyio.wait(refs, num_returns=len(refs))
+        return values, len(ready)

@@ -1,0 +1,146 @@
+"""The engine under load and faults: loops in threads, actors, dead workers, shutdown."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from typing import Any
+
+import anyio
+import pytest
+import ray
+from ray.exceptions import RayActorError, WorkerCrashedError
+
+import ray_anyio
+from ray_anyio import _engine
+
+from .helpers import Gates, Nested, crash, square
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_registered() -> Any:
+    yield
+    assert _engine.live_registrations() == 0
+
+
+def test_loops_in_several_threads_at_once(gate: Any) -> None:
+    refs = [gate.value_after(i) for i in range(40)]
+    results: dict[str, Any] = {}
+    started = threading.Barrier(5)
+
+    async def worker(name: str) -> None:
+        started.wait(30)
+        values = await ray_anyio.get(refs)
+        ready, _ = await ray_anyio.wait(refs, num_returns=len(refs))
+        results[name] = (values, len(ready))
+
+    threads = [
+        threading.Thread(target=anyio.run, args=(worker, f"{backend}-{i}"), kwargs={"backend": backend})
+        for i in range(2)
+        for backend in ("asyncio", "trio")
+    ]
+    for t in threads:
+        t.start()
+    started.wait(30)
+    gate.open()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    assert sorted(results) == ["asyncio-0", "asyncio-1", "trio-0", "trio-1"]
+    for values, ready in results.values():
+        assert values == list(range(40))
+        assert ready == 40
+
+
+async def test_inside_a_ray_async_actor() -> None:
+    actor = Nested.remote()
+    try:
+        refs = [square.remote(i) for i in range(5)]
+        values, ready = await ray_anyio.get(actor.get_and_wait.remote(refs))
+        assert values == [i * i for i in range(5)]
+        assert ready == 5
+    finally:
+        ray.kill(actor)
+
+
+async def test_dead_worker_surfaces_as_exception() -> None:
+    with pytest.raises(WorkerCrashedError):
+        await ray_anyio.get(crash.remote(), timeout=60)
+
+
+async def test_killed_actor_surfaces_while_pending() -> None:
+    actor = Gates.remote()
+    ref = actor.value_after.remote("never", 1)
+    ray.get(actor.ping.remote())
+    async with anyio.create_task_group() as tg:
+        errors: list[BaseException] = []
+
+        async def getter() -> None:
+            try:
+                await ray_anyio.get(ref, timeout=60)
+            except RayActorError as exc:
+                errors.append(exc)
+
+        tg.start_soon(getter)
+        await anyio.sleep(0)
+        ray.kill(actor)
+    assert len(errors) == 1
+
+
+async def test_burst_is_reported_in_batches(gate: Any) -> None:
+    refs = [gate.value_after(i) for i in range(200)]
+    with _engine.Watcher() as watcher:
+        watcher.watch(refs)
+        await anyio.to_thread.run_sync(gate.open)
+        batches = []
+        seen = 0
+        while seen < len(refs):
+            batch = await watcher.next_ready()
+            batches.append(len(batch))
+            seen += len(batch)
+    assert sum(batches) == 200
+    assert len(batches) < 200
+
+
+_SHUTDOWN_SCRIPT = textwrap.dedent(
+    """
+    import sys, threading, time
+    import anyio, ray
+    import ray_anyio
+
+    ray.init(log_to_driver=False)  # joins the session cluster (RAY_ADDRESS)
+
+    @ray.remote(num_cpus=0)
+    def block():
+        time.sleep(600)
+
+    async def main():
+        ref = block.remote()
+        threading.Timer(1.0, ray.shutdown).start()
+        try:
+            await ray_anyio.{call}
+        except Exception as exc:
+            print("RAISED", type(exc).__name__, flush=True)
+        else:
+            print("RETURNED", flush=True)
+
+    anyio.run(main, backend=sys.argv[1])
+    """
+)
+
+
+@pytest.mark.parametrize("call", ["get(ref)", "wait([ref])"])
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_shutdown_while_waiting_raises(backend: str, call: str) -> None:
+    script = _SHUTDOWN_SCRIPT.replace("{call}", call)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, backend],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "RAISED RaySystemError" in proc.stdout, proc.stdout + proc.stderr[-3000:]
