@@ -1,0 +1,104 @@
+"""The report: a table on stdout, JSON for machines, a PNG with one panel per scenario."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from ._timing import Row
+
+
+def machine() -> dict[str, Any]:
+    import os
+
+    import anyio
+    import ray
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "ray": ray.__version__,
+        "anyio": anyio.__version__ if hasattr(anyio, "__version__") else "?",
+    }
+
+
+def trio_vs_asyncio(rows: list[Row]) -> list[Row]:
+    """Rows comparing trio to asyncio for every case measured on both."""
+    by_case: dict[tuple[str, str], dict[str, Row]] = defaultdict(dict)
+    for row in rows:
+        by_case[(row.scenario, row.case)][row.backend] = row
+    out = []
+    for (scenario, case), backends in by_case.items():
+        if {"asyncio", "trio"} <= backends.keys():
+            a, t = backends["asyncio"].value, backends["trio"].value
+            if scenario in ("B4", "B6"):
+                continue  # growth factors and bytes: compared by their own targets
+            ratio = t / a if a else float("nan")
+            out.append(
+                Row(scenario, case, "trio/asyncio", ratio, "x", {}, ratio, "asyncio",
+                    "<= 1.1x", ok=ratio <= 1.1)
+            )
+    return out
+
+
+def format_table(rows: list[Row]) -> str:
+    lines = [
+        f"{'id':4} {'case':38} {'backend':13} {'value':>12} {'ratio':>8}  "
+        f"{'target':24} {'ok':4} baselines"
+    ]
+    for r in rows:
+        base = ", ".join(f"{k}={_fmt(v)}" for k, v in r.baselines.items())
+        ratio = "" if r.ratio is None else f"{r.ratio:.2f}x"
+        ok = "" if r.ok is None else ("yes" if r.ok else "NO")
+        lines.append(
+            f"{r.scenario:4} {r.case:38} {r.backend:13} {_fmt(r.value):>9} {r.unit:2} "
+            f"{ratio:>8}  {r.target:24} {ok:4} {base}"
+            + (f"  [{r.note}]" if r.note else "")
+        )
+    return "\n".join(lines)
+
+
+def _fmt(v: float) -> str:
+    if isinstance(v, int):
+        return str(v)
+    return f"{v:.4g}"
+
+
+def write_json(rows: list[Row], path: Path) -> None:
+    path.write_text(
+        json.dumps({"machine": machine(), "rows": [r.as_dict() for r in rows]}, indent=2)
+    )
+
+
+def write_plot(rows: list[Row], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise SystemExit(
+            "--plot needs matplotlib: pip install 'ray-anyio[plot]'"
+        ) from exc
+    scenarios = sorted({r.scenario for r in rows if r.backend != "trio/asyncio"})
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(4 * len(scenarios), 4))
+    if len(scenarios) == 1:
+        axes = [axes]
+    for ax, scenario in zip(axes, scenarios):
+        mine = [r for r in rows if r.scenario == scenario and r.backend != "trio/asyncio"]
+        labels, values = [], []
+        for r in mine:
+            labels.append(f"{r.case}\n{r.backend}")
+            values.append(r.ratio if r.ratio is not None else r.value)
+        colors = ["tab:green" if r.ok in (True, None) else "tab:red" for r in mine]
+        ax.bar(range(len(values)), values, color=colors)
+        ax.set_xticks(range(len(values)), labels, rotation=60, ha="right", fontsize=7)
+        unit = "ratio" if all(r.ratio is not None for r in mine) else mine[0].unit
+        ax.set_title(f"{scenario}: {mine[0].target}", fontsize=9)
+        ax.set_ylabel(unit)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)

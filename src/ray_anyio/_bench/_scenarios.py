@@ -1,0 +1,296 @@
+"""The scenarios B1–B7 of the performance issue.
+
+Each function measures ray-anyio on every backend and its baselines in the same
+process, alternating them run by run so that machine noise hits all alike, and
+returns report rows whose figures are medians.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import ray
+
+from .. import _engine
+from .._get import get
+from .._wait import wait
+from ._timing import Row, median, time_async, time_sync
+from ._workloads import Blocker, Sleeper, finished_refs, running_refs
+
+
+@dataclass
+class Context:
+    quick: bool
+    backends: list[str]
+
+    def repeats(self, full: int) -> int:
+        return 2 if self.quick else full
+
+
+def _run(backend: str, fn: Callable[..., Any], *args: Any) -> Any:
+    return anyio.run(fn, *args, backend=backend)
+
+
+def b1_get_finished(ctx: Context) -> list[Row]:
+    sizes = [100, 1000] if ctx.quick else [100, 1000, 10_000, 100_000]
+    rows = []
+    for n in sizes:
+        refs = finished_refs(n)
+        base, ours, gather = [], {b: [] for b in ctx.backends}, []
+        with_gather = n <= 10_000
+        for _ in range(ctx.repeats(7 if n <= 10_000 else 3)):
+            base.append(time_sync(lambda: ray.get(refs)))
+            for b in ctx.backends:
+                ours[b].append(_run(b, time_async, lambda: get(refs)))
+            if with_gather:
+                gather.append(asyncio.run(time_async(lambda: asyncio.gather(*refs))))
+        for b in ctx.backends:
+            baselines = {"ray.get": median(base)}
+            if with_gather:
+                baselines["asyncio.gather"] = median(gather)
+            ratio = median(ours[b]) / median(base)
+            rows.append(
+                Row("B1", f"N={n}", b, median(ours[b]), "s", baselines, ratio,
+                    "ray.get", "<= 1.10x for N >= 1e3",
+                    ok=None if n < 1000 else ratio <= 1.10,
+                    note="" if with_gather else "gather skipped (> 10 s)")
+            )
+    return rows
+
+
+def b2_get_running(ctx: Context) -> list[Row]:
+    n = 1000 if ctx.quick else 10_000
+    sleeper = Sleeper.remote()
+    ray.get(sleeper.ready.remote())
+    base, ours = [], {b: [] for b in ctx.backends}
+    for _ in range(ctx.repeats(5)):
+        refs = running_refs(sleeper, n)
+        base.append(time_sync(lambda: ray.get(refs)))
+        for b in ctx.backends:
+            refs = running_refs(sleeper, n)
+            ours[b].append(_run(b, time_async, lambda: get(refs)))
+    ray.kill(sleeper)
+    return [
+        Row("B2", f"N={n} running 0-10 ms", b, median(ours[b]), "s",
+            {"ray.get": median(base)}, median(ours[b]) / median(base), "ray.get",
+            "<= 1.05x", ok=median(ours[b]) / median(base) <= 1.05)
+        for b in ctx.backends
+    ]
+
+
+def b3_sequential(ctx: Context) -> list[Row]:
+    m = 500 if ctx.quick else 2000
+    refs = finished_refs(m)
+
+    def ray_loop() -> None:
+        for ref in refs:
+            ray.get(ref)
+
+    async def ours_loop() -> None:
+        for ref in refs:
+            await get(ref)
+
+    async def native_loop() -> None:
+        for ref in refs:
+            await ref
+
+    base, native, ours = [], [], {b: [] for b in ctx.backends}
+    for _ in range(ctx.repeats(7)):
+        base.append(time_sync(ray_loop) / m)
+        native.append(asyncio.run(time_async(native_loop)) / m)
+        for b in ctx.backends:
+            ours[b].append(_run(b, time_async, ours_loop) / m)
+    rows = []
+    for b in ctx.backends:
+        ratio = median(ours[b]) / median(base)
+        rows.append(
+            Row("B3", "per await", b, median(ours[b]) * 1e6, "us",
+                {"ray.get": median(base) * 1e6, "native await": median(native) * 1e6},
+                ratio, "ray.get", "<= 2x per call", ok=ratio <= 2)
+        )
+    return rows
+
+
+def b4_drain(ctx: Context) -> list[Row]:
+    sizes = [300, 3000] if ctx.quick else [1000, 10_000]
+
+    async def drain(refs: list[ray.ObjectRef]) -> None:
+        while refs:
+            _, refs = await wait(refs, num_returns=1)
+
+    def ray_drain(refs: list[ray.ObjectRef]) -> None:
+        while refs:
+            _, refs = ray.wait(refs, num_returns=1)
+
+    times: dict[str, dict[int, float]] = {b: {} for b in [*ctx.backends, "ray.wait"]}
+    for n in sizes:
+        refs = finished_refs(n)
+        base, ours = [], {b: [] for b in ctx.backends}
+        for _ in range(ctx.repeats(3)):
+            base.append(time_sync(lambda: ray_drain(list(refs))))
+            for b in ctx.backends:
+                ours[b].append(_run(b, time_async, lambda: drain(list(refs))))
+        times["ray.wait"][n] = median(base)
+        for b in ctx.backends:
+            times[b][n] = median(ours[b])
+    small, large = sizes
+    growth_limit = 12 * (large / small) / 10
+    rows = []
+    for b in ctx.backends:
+        growth = times[b][large] / times[b][small]
+        rows.append(
+            Row("B4", f"t({large})/t({small})", b, growth, "x",
+                {f"ray.wait t({large})/t({small})": times["ray.wait"][large] / times["ray.wait"][small],
+                 f"t({small}) s": times[b][small], f"t({large}) s": times[b][large]},
+                times[b][large] / times["ray.wait"][large], f"ray.wait at N={large}",
+                f"growth <= {growth_limit:g}", ok=growth <= growth_limit)
+        )
+    return rows
+
+
+async def _lag_while(work: Callable[[], Any]) -> float:
+    worst = 0.0
+    done = False
+
+    async def ticker() -> None:
+        nonlocal worst
+        while not done:
+            start = time.perf_counter()
+            await anyio.sleep(0.001)
+            worst = max(worst, time.perf_counter() - start - 0.001)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        await anyio.sleep(0.01)
+        await work()
+        done = True
+    return worst
+
+
+def b5_stall(ctx: Context) -> list[Row]:
+    n = 10_000 if ctx.quick else 100_000
+    refs = finished_refs(n)
+    rows = []
+    for b in ctx.backends:
+        lags = [_run(b, _lag_while, lambda: get(refs)) for _ in range(ctx.repeats(3))]
+        rows.append(
+            Row("B5", f"ticker lag, get N={n}", b, median(lags) * 1e3, "ms",
+                {"ray.get(list) s": time_sync(lambda: ray.get(refs))}, None, "",
+                "<= 20 ms", ok=median(lags) * 1e3 <= 20)
+        )
+    return rows
+
+
+async def _memory_of_pending(refs: list[ray.ObjectRef]) -> tuple[int, int, int]:
+    """Bytes traced and threads while one get over ``refs`` is pending."""
+    threads_before = threading.active_count()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(get, refs)
+            while _engine.live_registrations() < len(refs):
+                await anyio.sleep(0.01)
+            size, _ = tracemalloc.get_traced_memory()
+            threads = threading.active_count()
+            tg.cancel_scope.cancel()
+    finally:
+        tracemalloc.stop()
+    return size, threads_before, threads
+
+
+def b6_memory(ctx: Context) -> list[Row]:
+    sizes = [1000, 10_000] if ctx.quick else [10_000, 100_000]
+    blocker = Blocker.remote()
+    refs_all = [blocker.block.remote() for _ in range(sizes[-1])]
+    rows = []
+    for b in ctx.backends:
+        per = {}
+        threads = {}
+        for n in sizes:
+            size, before, during = _run(b, _memory_of_pending, refs_all[:n])
+            per[n] = size / n
+            threads[n] = during - before
+        rows.append(
+            Row("B6", f"{sizes[-1]} pending", b, per[sizes[-1]], "B/await",
+                {f"B/await at {sizes[0]}": per[sizes[0]],
+                 f"threads added at {sizes[0]}": threads[sizes[0]],
+                 f"threads added at {sizes[-1]}": threads[sizes[-1]]},
+                None, "", "<= 2048 B, threads flat",
+                ok=per[sizes[-1]] <= 2048 and threads[sizes[-1]] <= threads[sizes[0]])
+        )
+    ray.get(blocker.release.remote())
+    ray.kill(blocker)
+    return rows
+
+
+async def _cancel_time(refs: list[ray.ObjectRef], per_task: bool) -> tuple[float, int]:
+    async with anyio.create_task_group() as tg:
+        if per_task:
+            for ref in refs:
+                tg.start_soon(get, ref)
+        else:
+            tg.start_soon(get, refs)
+        while _engine.live_registrations() < len(refs):
+            await anyio.sleep(0.005)
+        start = time.perf_counter()
+        tg.cancel_scope.cancel()
+    return time.perf_counter() - start, _engine.live_registrations()
+
+
+async def _cancel_time_events(n: int) -> float:
+    async with anyio.create_task_group() as tg:
+        event = anyio.Event()
+        for _ in range(n):
+            tg.start_soon(event.wait)
+        await anyio.sleep(0.05)
+        start = time.perf_counter()
+        tg.cancel_scope.cancel()
+    return time.perf_counter() - start
+
+
+def b7_cancel(ctx: Context) -> list[Row]:
+    n = 2000 if ctx.quick else 10_000
+    blocker = Blocker.remote()
+    refs = [blocker.block.remote() for _ in range(n)]
+    rows = []
+    for b in ctx.backends:
+        one = [_run(b, _cancel_time, refs, False) for _ in range(ctx.repeats(5))]
+        tasks = [_run(b, _cancel_time, refs, True) for _ in range(ctx.repeats(3))]
+        events = [_run(b, _cancel_time_events, n) for _ in range(ctx.repeats(3))]
+        left = max(x[1] for x in one + tasks)
+        t_one = median([x[0] for x in one])
+        rows.append(
+            Row("B7", f"cancel get(list of {n})", b, t_one * 1e3, "ms",
+                {"left registered": left}, None, "", "<= 10 ms, nothing left",
+                ok=t_one <= 0.010 and left == 0)
+        )
+        t_tasks = median([x[0] for x in tasks])
+        rows.append(
+            Row("B7", f"cancel {n} tasks awaiting get(ref)", b, t_tasks * 1e3, "ms",
+                {"tasks awaiting anyio.Event ms": median(events) * 1e3},
+                t_tasks / median(events), "same tasks on an Event", "reported",
+                note="task teardown itself costs the event-loop baseline")
+        )
+    ray.get(blocker.release.remote())
+    ray.kill(blocker)
+    return rows
+
+
+SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
+    "B1": b1_get_finished,
+    "B2": b2_get_running,
+    "B3": b3_sequential,
+    "B4": b4_drain,
+    "B5": b5_stall,
+    "B6": b6_memory,
+    "B7": b7_cancel,
+}

@@ -1,0 +1,61 @@
+"""Ray-side workloads for the benchmarks: finished refs, running and blocked ones."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import ray
+
+#: Values returned per task when making many finished refs at once.
+_PER_TASK = 10_000
+
+
+@ray.remote
+def _values(n: int) -> Any:
+    return tuple(range(n)) if n > 1 else 0
+
+
+def finished_refs(n: int) -> list[ray.ObjectRef]:
+    """``n`` refs of finished tasks (small values, as task results usually are)."""
+    refs: list[ray.ObjectRef] = []
+    while len(refs) < n:
+        k = min(_PER_TASK, n - len(refs))
+        out = _values.options(num_returns=k).remote(k)
+        refs.extend(out if k > 1 else [out])
+    ray.wait(refs, num_returns=len(refs), fetch_local=True)
+    return refs
+
+
+@ray.remote(num_cpus=0, max_concurrency=100_000)
+class Sleeper:
+    """Calls that are still running: each sleeps a few milliseconds."""
+
+    async def sleep_then(self, seconds: float, value: int) -> int:
+        await asyncio.sleep(seconds)
+        return value
+
+    async def ready(self) -> bool:
+        return True
+
+
+@ray.remote(num_cpus=0, max_concurrency=200_000)
+class Blocker:
+    """Calls that stay pending until :meth:`release`."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    async def block(self) -> int:
+        await self.event.wait()
+        return 1
+
+    async def release(self) -> None:
+        self.event.set()
+
+
+def running_refs(sleeper: Any, n: int, max_seconds: float = 0.010) -> list[ray.ObjectRef]:
+    """``n`` refs of calls that sleep 0–``max_seconds`` each, just submitted."""
+    rng = random.Random(n)
+    return [sleeper.sleep_then.remote(rng.uniform(0, max_seconds), i) for i in range(n)]
