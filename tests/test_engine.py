@@ -14,7 +14,7 @@ import ray
 from ray.exceptions import RayActorError, WorkerCrashedError
 
 import ray_anyio
-from ray_anyio import _engine
+from ray_anyio import _engine, _withdraw
 
 from .helpers import Gates, Nested, crash, square
 
@@ -24,6 +24,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(autouse=True)
 def nothing_left_registered() -> Any:
     yield
+    assert _withdraw.wait_idle(10)
     assert _engine.live_registrations() == 0
 
 
@@ -144,3 +145,16 @@ def test_shutdown_while_waiting_raises(backend: str, call: str) -> None:
         timeout=120,
     )
     assert "RAISED RaySystemError" in proc.stdout, proc.stdout + proc.stderr[-3000:]
+
+
+async def test_cancelling_many_registrations_withdraws_them_all(gate: Any) -> None:
+    refs = [gate.value_after(i) for i in range(_withdraw.INLINE_MAX * 2)]
+    with anyio.move_on_after(30) as scope:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ray_anyio.get, refs)
+            while _engine.live_registrations() < len(refs):
+                await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+    assert not scope.cancelled_caught
+    assert _withdraw.wait_idle(10)
+    assert _engine.live_registrations() == 0

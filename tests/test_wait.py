@@ -11,7 +11,7 @@ import pytest
 import ray
 
 import ray_anyio
-from ray_anyio import _engine
+from ray_anyio import _engine, _withdraw
 
 from .helpers import fail, sleep_then, square
 
@@ -29,6 +29,7 @@ def engine_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 @pytest.fixture(autouse=True)
 def nothing_left_registered() -> Any:
     yield
+    assert _withdraw.wait_idle(10)
     assert _engine.live_registrations() == 0
 
 

@@ -23,10 +23,12 @@ from ray.exceptions import GetTimeoutError
 
 from ._shared_waiter import SHARED_WAITER
 from ._wakeup import current_waker
+from ._withdraw import pending as withdrawing
+from ._withdraw import withdraw
 
 #: Fetch batches up to this size on the loop thread; larger ones go to a worker
 #: thread so that deserialising them does not stall the loop.
-INLINE_FETCH_MAX = 256
+INLINE_FETCH_MAX = 1024
 #: Largest ``ray.get`` done in one worker-thread call; between chunks the
 #: task checks for cancellation.
 THREAD_CHUNK = 4096
@@ -53,7 +55,8 @@ def live_registrations() -> int:
     that a cancelled call leaves nothing behind.
     """
     with _open_watchers_lock:
-        return sum(len(w) for w in _open_watchers) + SHARED_WAITER.pending()
+        open_ = sum(len(w) for w in _open_watchers)
+    return open_ + SHARED_WAITER.pending() + withdrawing()
 
 
 class Watcher:
@@ -145,8 +148,7 @@ class Watcher:
         with _open_watchers_lock:
             _open_watchers.discard(self)
         cancels, self._cancels = self._cancels, {}
-        for cancel in cancels.values():
-            cancel()
+        withdraw(cancels.values())
         with self._lock:
             self._arrived = []
 
@@ -245,11 +247,14 @@ async def fetch(refs: Sequence[ray.ObjectRef]) -> list[Any]:
     Raises:
         Exception: the error of the first failed ref, as ``ray.get`` raises it.
     """
-    values: list[Any] = []
-    pending: list[ray.ObjectRef] = []
-    for part_values, part_pending in await _in_chunks(refs, _get_ready_now):
-        values.extend(part_values)
-        pending.extend(part_pending)
+    parts = await _in_chunks(refs, _get_ready_now)
+    if len(parts) == 1:
+        values, pending = parts[0]
+    else:
+        values, pending = [], []
+        for part_values, part_pending in parts:
+            values.extend(part_values)
+            pending.extend(part_pending)
     if not pending:
         return values
     positions: dict[ray.ObjectRef, list[int]] = {}

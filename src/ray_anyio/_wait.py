@@ -10,11 +10,9 @@ import anyio.lowlevel
 import ray
 
 from ._checks import check_positive_int, check_timeout
-from ._engine import Watcher, split_ready
 from ._group import FirstErrorGroup
 from ._slots import discard, is_awaitable, resolve_chain
-
-_UNRESOLVED: Any = object()
+from ._wait_state import Remaining, WaitState
 
 
 async def wait(
@@ -39,6 +37,10 @@ async def wait(
     awaitable had not produced its ref yet is ``None`` (in ``remaining``), and
     that awaitable is cancelled and closed.
 
+    ``remaining`` is a ``list`` that remembers what this call learnt: passing it
+    straight back (``ready, refs = await wait(refs)`` in a loop) costs O(1) per
+    call instead of O(len(refs)). Mutating it, or dropping it, forgets that.
+
     Timeout and cancellation: ``timeout`` (seconds; ``None`` waits for ever,
     ``0`` reports what is ready now) is an AnyIO ``move_on_after`` around the
     wait: when it expires ``wait`` returns normally with what is ready. This is a
@@ -58,21 +60,24 @@ async def wait(
 
         ready, remaining = await ray_anyio.wait(refs, num_returns=2, timeout=2.5)
     """
-    _check_items(items)
     seconds = check_timeout(timeout)
     if not isinstance(fetch_local, bool):
         raise TypeError(f"fetch_local must be a bool, got {type(fetch_local).__name__}")
+    state = items._state if isinstance(items, Remaining) else None
+    if state is None or not state.matches(items, fetch_local):
+        _check_items(items)
+    check_positive_int(num_returns, "num_returns")
     if not items:
-        check_positive_int(num_returns, "num_returns")
         await anyio.lowlevel.checkpoint()
         return [], []
-    check_positive_int(num_returns, "num_returns")
     if num_returns > len(items):
         raise ValueError(
             f"num_returns ({num_returns}) cannot exceed the number of items ({len(items)})"
         )
     await anyio.lowlevel.checkpoint()
-    return await _Wait(items, num_returns, fetch_local).run(seconds)
+    if state is not None and state.matches(items, fetch_local):
+        return await _wait_again(state, num_returns, seconds)
+    return await _wait_new(items, num_returns, seconds, fetch_local)
 
 
 def _check_items(items: object) -> None:
@@ -94,84 +99,56 @@ def _check_items(items: object) -> None:
             )
 
 
-class _Wait:
-    """The state of one ``wait`` call: slots, what is ready, how many are."""
-
-    def __init__(self, items: Sequence[Any], num_returns: int, fetch_local: bool):
-        self.items = items
-        self.num_returns = num_returns
-        self.fetch_local = fetch_local
-        self.values: list[Any] = [_UNRESOLVED] * len(items)
-        self.ready = [False] * len(items)
-        self.count = 0
-        self.slots_of: dict[ray.ObjectRef, list[int]] = {}
-        self.ready_refs: set[ray.ObjectRef] = set()
-        self.watcher: Watcher | None = None
-
-    async def run(self, seconds: float | None) -> tuple[list[Any], list[Any]]:
+async def _wait_new(
+    items: Sequence[Any], num_returns: int, seconds: float | None, fetch_local: bool
+) -> tuple[list[Any], list[Any]]:
+    state = WaitState(list(items), fetch_local)
+    try:
         awaitables = []
-        for index, item in enumerate(self.items):
+        ref_slots = []
+        for index, item in enumerate(items):
             if isinstance(item, ray.ObjectRef):
-                self.values[index] = item
-                self.slots_of.setdefault(item, []).append(index)
+                ref_slots.append(index)
             else:
                 awaitables.append(index)
-        ready_now, pending = split_ready(list(self.slots_of), fetch_local=self.fetch_local)
-        self._mark_refs(ready_now)
-        if self.count >= self.num_returns or seconds == 0:
+        state.unresolved.update(awaitables)
+        state.start(ref_slots)
+        if state.count >= num_returns or seconds == 0:
             for index in awaitables:
-                discard(self.items[index])
-            return self._result()
-        try:
-            with Watcher(fetch_local=self.fetch_local) as watcher, anyio.move_on_after(
-                seconds
-            ):
-                self.watcher = watcher
-                watcher.watch(pending)
+                discard(items[index])
+        else:
+            with anyio.move_on_after(seconds):
                 async with FirstErrorGroup() as group:
                     for index in awaitables:
-                        group.start_soon(self._resolve_slot, index)
-                    while self.count < self.num_returns:
-                        self._mark_refs(await watcher.next_ready())
+                        group.start_soon(_resolve_slot, state, items[index], index)
+                    while state.count < num_returns:
+                        state.absorb(await state.watcher.next_ready())
                     group.cancel()
-                # Reports that arrived while the group was being cancelled.
-                self._mark_refs(watcher.take_arrived())
-        finally:
-            self.watcher = None
-        return self._result()
+    except BaseException:
+        state.close()
+        raise
+    # No local may hold ``remaining``: a traceback kept alive by the caller
+    # would keep this frame, the list and its registrations alive with it.
+    return state.finish(num_returns, keep=not awaitables)
 
-    async def _resolve_slot(self, index: int) -> None:
-        value = await resolve_chain(self.items[index])
-        self.values[index] = value
-        if not isinstance(value, ray.ObjectRef):
-            self._mark(index)
-        elif value in self.ready_refs:
-            self._mark(index)
-        else:
-            self.slots_of.setdefault(value, []).append(index)
-            assert self.watcher is not None
-            self.watcher.watch((value,))
-        if self.count >= self.num_returns and self.watcher is not None:
-            self.watcher.poke()
 
-    def _mark_refs(self, refs: list[ray.ObjectRef]) -> None:
-        for ref in refs:
-            self.ready_refs.add(ref)
-            for index in self.slots_of.get(ref, ()):
-                self._mark(index)
+async def _wait_again(
+    state: WaitState, num_returns: int, seconds: float | None
+) -> tuple[list[Any], list[Any]]:
+    try:
+        state.absorb(state.watcher.take_arrived())
+        if state.count < num_returns and seconds != 0:
+            with anyio.move_on_after(seconds):
+                while state.count < num_returns:
+                    state.absorb(await state.watcher.next_ready())
+    except anyio.get_cancelled_exc_class():
+        raise  # the state still describes ``items``; it stays attached to it
+    except BaseException:
+        state.entries._forget()  # type: ignore[attr-defined]
+        raise
+    return state.finish(num_returns, keep=True)
 
-    def _mark(self, index: int) -> None:
-        if not self.ready[index]:
-            self.ready[index] = True
-            self.count += 1
 
-    def _result(self) -> tuple[list[Any], list[Any]]:
-        ready: list[Any] = []
-        remaining: list[Any] = []
-        for index, value in enumerate(self.values):
-            entry = None if value is _UNRESOLVED else value
-            if self.ready[index] and len(ready) < self.num_returns:
-                ready.append(entry)
-            else:
-                remaining.append(entry)
-        return ready, remaining
+async def _resolve_slot(state: WaitState, awaitable: Any, index: int) -> None:
+    state.resolved(index, await resolve_chain(awaitable))
+    state.watcher.poke()

@@ -1,0 +1,202 @@
+"""The bookkeeping of one ``wait``: which slots are ready, in input order.
+
+``ray.wait`` in a drain loop (``ready, refs = wait(refs)``) costs O(N) per call,
+so draining N refs costs O(N²). A ``wait`` over refs only leaves its state on
+the ``remaining`` list it returns (a :class:`Remaining`, a ``list`` subclass):
+the next ``wait`` on that very list, on the same loop, reuses the registrations
+and the ready slots already known instead of asking Ray about every ref again.
+The state is dropped, and its registrations withdrawn, as soon as the list is
+mutated, garbage-collected, or handed to ``wait`` from another loop.
+"""
+
+from __future__ import annotations
+
+import heapq
+import weakref
+from bisect import bisect_left
+from collections.abc import Iterable
+from typing import Any, SupportsIndex
+
+import ray
+from anyio.lowlevel import EventLoopToken, current_token
+
+from ._engine import Watcher, split_ready
+
+
+class WaitState:
+    """Ready slots of one list of slots, by original position.
+
+    ``entries`` is the current list of slots; ``alive[p]`` is the original
+    index of ``entries[p]``; ``ready`` is a heap of the original indices of
+    ready slots not yet returned, so the first ready slots in input order come
+    out first, as ``ray.wait`` returns them.
+    """
+
+    def __init__(self, entries: list[Any], fetch_local: bool) -> None:
+        self._entries: list[Any] | None = entries
+        # Once handed over, the Remaining list owns this state: refer back to
+        # it weakly, so that dropping the list frees both at once (no cycle).
+        self._owner: weakref.ref[Remaining] | None = None
+        self.fetch_local = fetch_local
+        self.token: EventLoopToken = current_token()
+        self.alive = list(range(len(entries)))
+        self.ready: list[int] = []
+        self.slots_of: dict[ray.ObjectRef, list[int]] = {}
+        self.known_ready: set[ray.ObjectRef] = set()
+        self.unresolved: set[int] = set()
+        self.watcher = Watcher(fetch_local=fetch_local)
+
+    @property
+    def entries(self) -> list[Any]:
+        if self._owner is not None:
+            owner = self._owner()
+            assert owner is not None, "the state outlived its list"
+            return owner
+        assert self._entries is not None
+        return self._entries
+
+    def start(self, ref_slots: Iterable[int]) -> None:
+        """Ask Ray once which refs are ready; watch the others."""
+        for index in ref_slots:
+            self.slots_of.setdefault(self.entries[index], []).append(index)
+        ready, pending = split_ready(list(self.slots_of), fetch_local=self.fetch_local)
+        self.absorb(ready)
+        self.watcher.watch(pending)
+
+    def matches(self, items: object, fetch_local: bool) -> bool:
+        """Whether ``items`` is the list this state describes, on this loop."""
+        return (
+            self._owner is not None
+            and items is self._owner()
+            and fetch_local == self.fetch_local
+            and current_token() == self.token
+        )
+
+    def absorb(self, refs: Iterable[ray.ObjectRef]) -> None:
+        """Mark the slots of refs that Ray reported ready."""
+        for ref in refs:
+            self.known_ready.add(ref)
+            for index in self.slots_of.pop(ref, ()):
+                heapq.heappush(self.ready, index)
+
+    def resolved(self, index: int, value: Any) -> None:
+        """An awaitable slot produced ``value`` (a ref, or a plain ready value)."""
+        self.unresolved.discard(index)
+        list.__setitem__(self.entries, bisect_left(self.alive, index), value)
+        if not isinstance(value, ray.ObjectRef):
+            heapq.heappush(self.ready, index)
+        elif value in self.known_ready:
+            heapq.heappush(self.ready, index)
+        else:
+            self.slots_of.setdefault(value, []).append(index)
+            self.watcher.watch((value,))
+
+    @property
+    def count(self) -> int:
+        return len(self.ready)
+
+    def take(self, num_returns: int) -> tuple[list[Any], list[Any]]:
+        """Remove the first ``num_returns`` ready slots: ``(ready, remaining)``."""
+        self.absorb(self.watcher.take_arrived())
+        chosen = [heapq.heappop(self.ready) for _ in range(min(num_returns, self.count))]
+        positions = [bisect_left(self.alive, index) for index in chosen]
+        ready = [self.entries[p] for p in positions]
+        remaining = Remaining(self.entries)
+        for p in reversed(positions):
+            list.__delitem__(remaining, p)
+            del self.alive[p]
+        for index in self.unresolved:
+            list.__setitem__(remaining, bisect_left(self.alive, index), None)
+        return ready, remaining
+
+    def finish(self, num_returns: int, keep: bool) -> tuple[list[Any], list[Any]]:
+        """:meth:`take`, then keep this state on ``remaining`` or close it."""
+        ready, remaining = self.take(num_returns)
+        self._hand_over(remaining, keep)
+        return ready, remaining
+
+    def _hand_over(self, remaining: Remaining, keep: bool) -> None:
+        previous = self._owner() if self._owner is not None else None
+        if previous is not None:
+            previous._state = None
+        if keep and remaining and not self.unresolved:
+            self._entries = None
+            self._owner = weakref.ref(remaining)
+            remaining._state = self
+        else:
+            self.close()
+
+    def close(self) -> None:
+        self.watcher.close()
+
+
+class Remaining(list):  # type: ignore[type-arg]
+    """The ``remaining`` list of a ``wait``: a plain list that remembers readiness.
+
+    It behaves exactly like a ``list``; any mutation forgets the remembered
+    state (and withdraws its registrations with Ray).
+    """
+
+    _state: WaitState | None = None
+
+    def _forget(self) -> None:
+        state, self._state = self._state, None
+        if state is not None:
+            state.close()
+
+    def __del__(self) -> None:
+        try:
+            self._forget()
+        except Exception:  # interpreter shutdown: Ray may already be gone
+            pass
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._forget()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: SupportsIndex | slice) -> None:
+        self._forget()
+        super().__delitem__(key)
+
+    def __iadd__(self, other: Iterable[Any]) -> Remaining:  # type: ignore[override,misc]
+        self._forget()
+        return super().__iadd__(other)  # type: ignore[return-value]
+
+    def __imul__(self, n: SupportsIndex) -> Remaining:  # type: ignore[override]
+        self._forget()
+        return super().__imul__(n)  # type: ignore[return-value]
+
+    def append(self, value: Any) -> None:
+        self._forget()
+        super().append(value)
+
+    def extend(self, values: Iterable[Any]) -> None:
+        self._forget()
+        super().extend(values)
+
+    def insert(self, index: SupportsIndex, value: Any) -> None:
+        self._forget()
+        super().insert(index, value)
+
+    def pop(self, index: SupportsIndex = -1) -> Any:
+        self._forget()
+        return super().pop(index)
+
+    def remove(self, value: Any) -> None:
+        self._forget()
+        super().remove(value)
+
+    def clear(self) -> None:
+        self._forget()
+        super().clear()
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        self._forget()
+        super().sort(*args, **kwargs)
+
+    def reverse(self) -> None:
+        self._forget()
+        super().reverse()
+
+    def __reduce__(self) -> Any:
+        return (list, (list(self),))

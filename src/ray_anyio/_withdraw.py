@@ -1,0 +1,65 @@
+"""Withdraw registrations from Ray off the loop thread when there are many.
+
+Withdrawing one readiness callback costs Ray about a microsecond and runs our
+callback once more (with a "cancelled" error that the watcher ignores). For a
+cancelled ``get`` over 10,000 pending refs that is over 10 ms on the loop
+thread, so large sets go to one short-lived background thread instead and the
+cancelled call returns at once. The thread exits when it has nothing to do.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Collection
+
+#: Up to this many registrations are withdrawn inline.
+INLINE_MAX = 512
+
+_lock = threading.Condition()
+_queue: deque[Collection[Callable[[], None]]] = deque()
+_pending = 0
+_thread: threading.Thread | None = None
+
+
+def withdraw(cancels: Collection[Callable[[], None]]) -> None:
+    """Call every function in ``cancels``: now if few, soon on a thread if many."""
+    global _pending, _thread
+    if len(cancels) <= INLINE_MAX:
+        for cancel in cancels:
+            cancel()
+        return
+    with _lock:
+        _queue.append(cancels)
+        _pending += len(cancels)
+        if _thread is None:
+            _thread = threading.Thread(target=_run, name="ray-anyio-withdraw", daemon=True)
+            _thread.start()
+
+
+def pending() -> int:
+    """Registrations handed to the thread and not withdrawn yet."""
+    with _lock:
+        return _pending
+
+
+def wait_idle(timeout: float) -> bool:
+    """Block until everything handed over is withdrawn; False on timeout."""
+    with _lock:
+        return _lock.wait_for(lambda: _pending == 0, timeout)
+
+
+def _run() -> None:
+    global _pending, _thread
+    while True:
+        with _lock:
+            if not _queue:
+                _thread = None
+                return
+            cancels = _queue.popleft()
+        for cancel in cancels:
+            cancel()
+        with _lock:
+            _pending -= len(cancels)
+            if _pending == 0:
+                _lock.notify_all()

@@ -1,0 +1,101 @@
+"""The state a ``wait`` leaves on ``remaining``: a linear drain loop, safely forgotten."""
+
+from __future__ import annotations
+
+import gc
+import pickle
+from typing import Any
+
+import anyio
+import pytest
+import ray
+
+import ray_anyio
+from ray_anyio import _engine, _withdraw
+from ray_anyio._wait_state import Remaining
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_registered() -> Any:
+    yield
+    gc.collect()
+    assert _withdraw.wait_idle(10)
+    assert _engine.live_registrations() == 0
+
+
+async def test_drain_loop_yields_every_slot_in_order(gate: Any) -> None:
+    done = [ray.put(i) for i in range(5)]
+    later = [gate.value_after(i) for i in range(5, 8)]
+    refs = done[:2] + later + done[2:]
+    drained: list[ray.ObjectRef] = []
+    remaining: list[Any] = refs
+    while len(drained) < len(done):
+        ready, remaining = await ray_anyio.wait(remaining, num_returns=1)
+        drained.extend(ready)
+    assert drained == done
+    assert remaining == later
+    assert _engine.live_registrations() > 0  # the remembered state is live
+    await anyio.to_thread.run_sync(gate.open)
+    while remaining:
+        ready, remaining = await ray_anyio.wait(remaining, num_returns=1)
+        drained.extend(ready)
+    assert drained[:5] == done
+    # Gated refs finish in any order; each comes out exactly once.
+    assert sorted(r.hex() for r in drained[5:]) == sorted(r.hex() for r in later)
+
+
+async def test_remaining_is_a_list_that_forgets_on_mutation(gate: Any) -> None:
+    pending = gate.value_after(1)
+    ready, remaining = await ray_anyio.wait([ray.put(0), pending], timeout=0)
+    assert isinstance(remaining, list)
+    assert isinstance(remaining, Remaining)
+    assert remaining._state is not None
+    extra = ray.put(2)
+    remaining.append(extra)
+    assert remaining._state is None
+    ready2, remaining2 = await ray_anyio.wait(remaining, timeout=5)
+    assert ready2 == [extra]
+    assert remaining2 == [pending]
+
+
+async def test_dropping_remaining_withdraws_registrations(gate: Any) -> None:
+    _, remaining = await ray_anyio.wait([gate.value_after(i) for i in range(3)], timeout=0)
+    assert _engine.live_registrations() == 3
+    del remaining
+    assert _engine.live_registrations() == 0
+
+
+def test_state_is_not_reused_on_another_loop(gate: Any) -> None:
+    pending = gate.value_after(1)
+
+    async def first() -> list[Any]:
+        _, remaining = await ray_anyio.wait([ray.put(0), pending], timeout=0)
+        return remaining
+
+    remaining = anyio.run(first, backend="asyncio")
+    gate.open()
+
+    async def second() -> tuple[list[Any], list[Any]]:
+        return await ray_anyio.wait(remaining, timeout=10)
+
+    ready, rest = anyio.run(second, backend="trio")
+    assert (ready, rest) == ([pending], [])
+
+
+async def test_pickles_as_a_plain_list() -> None:
+    ref = ray.put(1)
+    _, remaining = await ray_anyio.wait([ref, ref], num_returns=1)
+    copy = pickle.loads(pickle.dumps(remaining))
+    assert type(copy) is list
+    assert copy == [ref]
+
+
+async def test_mixed_items_do_not_keep_state(gate: Any) -> None:
+    async def plain() -> int:
+        return 7
+
+    _, remaining = await ray_anyio.wait([plain(), gate.value_after(1)], timeout=5)
+    assert remaining == [remaining[0]]
+    assert isinstance(remaining, Remaining) and remaining._state is None
