@@ -25,9 +25,13 @@ def fail(message: str) -> None:
     raise ValueError(message)
 
 
-@ray.remote(num_cpus=0)
+@ray.remote(num_cpus=0, max_concurrency=100_000)
 class Gates:
-    """Named events: calls block on a gate until a test opens it."""
+    """Named events: calls block on a gate until a test opens it.
+
+    ``max_concurrency`` is high so that ``open`` never queues behind blocked
+    calls (an async actor runs 1,000 calls at once by default).
+    """
 
     def __init__(self) -> None:
         self.events: dict[str, asyncio.Event] = {}
@@ -75,3 +79,225 @@ class Nested:
         values = await ray_anyio.get(refs)
         ready, _ = await ray_anyio.wait(refs, num_returns=len(refs))
         return values, len(ready)
+
+
+# --- structure layer: as_completed, open_scope, map, stream ---------------------
+
+
+@ray.remote(num_cpus=0)
+class Tracker:
+    """Per key: how many calls are running, how many started, the peak at once.
+
+    ``hold`` calls wait for a token (``release``) or for the key to be opened.
+    Blocking tasks report themselves with ``enter``/``leave`` and a token of
+    their own: Ray does not keep the order of calls to an async actor, so a
+    ``leave`` that overtakes its ``enter`` cancels it.
+    """
+
+    def __init__(self) -> None:
+        self.active: dict[str, set[str]] = {}
+        self.left: set[str] = set()
+        self.started: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+        self.tokens: dict[str, int] = {}
+        self.opened: set[str] = set()
+        self.calls = 0
+        self.changed = asyncio.Condition()
+
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+    def _running(self, key: str) -> int:
+        return len(self.active.get(key, ()))
+
+    async def enter(self, key: str, token: str) -> None:
+        if token in self.left:
+            return
+        self.active.setdefault(key, set()).add(token)
+        self.started[key] = self.started.get(key, 0) + 1
+        self.peak[key] = max(self.peak.get(key, 0), self._running(key))
+        await self._notify()
+
+    async def leave(self, key: str, token: str) -> None:
+        self.left.add(token)
+        self.active.get(key, set()).discard(token)
+        await self._notify()
+
+    async def hold(self, key: str, value: Any) -> Any:
+        self.calls += 1
+        token = f"hold-{self.calls}"
+        await self.enter(key, token)
+        try:
+            async with self.changed:
+                await self.changed.wait_for(
+                    lambda: key in self.opened or self.tokens.get(key, 0) > 0
+                )
+                if key not in self.opened:
+                    self.tokens[key] -= 1
+        finally:
+            await self.leave(key, token)
+        return value
+
+    async def take(self, item: tuple[str, Any]) -> Any:
+        """``hold`` with one argument, ``(key, value)``: for ``map``."""
+        key, value = item
+        return await self.hold(key, value)
+
+    async def hold_then_fail(self, key: str, message: str) -> None:
+        await self.hold(key, None)
+        raise ValueError(message)
+
+    async def produce(self, key: str, n: int, fail_at: int = -1) -> Any:
+        """An async generator method: yields 0..n-1, raising at ``fail_at``."""
+        for i in range(n):
+            if i == fail_at:
+                raise ValueError(f"failed at {i}")
+            yield i
+
+    async def produce_then_hold(self, key: str, n: int) -> Any:
+        """Yields 0..n-1, then waits (counted as running) until ``key`` opens."""
+        self.calls += 1
+        token = f"produce-{self.calls}"
+        await self.enter(key, token)
+        try:
+            for i in range(n):
+                yield i
+            async with self.changed:
+                await self.changed.wait_for(lambda: key in self.opened)
+        finally:
+            await self.leave(key, token)
+
+    async def release(self, key: str, n: int = 1) -> None:
+        self.tokens[key] = self.tokens.get(key, 0) + n
+        await self._notify()
+
+    async def open(self, key: str) -> None:
+        self.opened.add(key)
+        await self._notify()
+
+    async def wait_for(self, key: str, running: int, started: int = 0) -> None:
+        """Return once at least ``running`` run at once and ``started`` started."""
+        async with self.changed:
+            await self.changed.wait_for(
+                lambda: (
+                    self._running(key) >= running
+                    and self.started.get(key, 0) >= started
+                )
+            )
+
+    async def wait_idle(self, key: str) -> None:
+        """Return once nothing runs under ``key``."""
+        async with self.changed:
+            await self.changed.wait_for(lambda: self._running(key) == 0)
+
+    async def stats(self, key: str) -> dict[str, int]:
+        return {
+            "running": self._running(key),
+            "started": self.started.get(key, 0),
+            "peak": self.peak.get(key, 0),
+        }
+
+
+_trackers: list[ray.actor.ActorHandle] = []
+
+
+def tracker_actor() -> ray.actor.ActorHandle:
+    """The session's one ``Tracker``, created on first use and kept alive."""
+    if not _trackers:
+        _trackers.append(Tracker.remote())
+    return _trackers[0]
+
+
+class Track:
+    """One key of the shared ``Tracker``, for one test."""
+
+    def __init__(self, actor: ray.actor.ActorHandle, key: str) -> None:
+        self.actor = actor
+        self.key = key
+
+    def sub(self, name: str) -> Track:
+        return Track(self.actor, f"{self.key}/{name}")
+
+    def hold(self, value: Any) -> ray.ObjectRef:
+        """A ref that becomes ``value`` once released (one token) or opened."""
+        return self.actor.hold.remote(self.key, value)
+
+    def hold_then_fail(self, message: str) -> ray.ObjectRef:
+        return self.actor.hold_then_fail.remote(self.key, message)
+
+    def release(self, n: int = 1) -> None:
+        ray.get(self.actor.release.remote(self.key, n))
+
+    def open(self) -> None:
+        ray.get(self.actor.open.remote(self.key))
+
+    def wait_for(self, *, running: int, started: int = 0) -> ray.ObjectRef:
+        """A ref ready once at least ``running`` run and ``started`` started."""
+        return self.actor.wait_for.remote(self.key, running, started)
+
+    def wait_idle(self) -> ray.ObjectRef:
+        """A ref ready once nothing runs under this key."""
+        return self.actor.wait_idle.remote(self.key)
+
+    def stats(self) -> dict[str, int]:
+        return dict(ray.get(self.actor.stats.remote(self.key)))
+
+
+@ray.remote(max_retries=0)
+def spin(tracker: ray.actor.ActorHandle, key: str) -> None:
+    """Run (interruptibly: short sleeps) until cancelled; at most 30 s."""
+    token = ray.get_runtime_context().get_task_id()
+    try:
+        # Not waited for: a cancellation arriving in a wait here would skip
+        # nothing, since leave (always sent) cancels a late enter.
+        tracker.enter.remote(key, token)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        ray.get(tracker.leave.remote(key, token))
+
+
+@ray.remote(max_retries=0)
+def stubborn(tracker: ray.actor.ActorHandle, key: str) -> None:
+    """Block in one C call (only a forced cancel stops it); at most 30 s."""
+    ray.get(tracker.enter.remote(key, ray.get_runtime_context().get_task_id()))
+    time.sleep(30)
+
+
+@ray.remote(max_retries=0)
+def count_to(n: int, fail_at: int = -1) -> Any:
+    """A streaming generator task: yields 0..n-1, raising at ``fail_at``."""
+    for i in range(n):
+        if i == fail_at:
+            raise ValueError(f"failed at {i}")
+        yield i
+
+
+@ray.remote(max_retries=0)
+def count_with_gate(tracker: ray.actor.ActorHandle, key: str, n: int) -> Any:
+    """Yields 0, then each further item once ``key`` releases a token."""
+    for i in range(n):
+        if i:
+            ray.get(tracker.hold.remote(key, None))
+        yield i
+
+
+@ray.remote(max_retries=0)
+def count_then_spin(tracker: ray.actor.ActorHandle, key: str, n: int) -> Any:
+    """Yields 0..n-1, then runs (interruptibly) until cancelled; at most 30 s."""
+    token = ray.get_runtime_context().get_task_id()
+    try:
+        tracker.enter.remote(key, token)  # not waited for, as in spin
+        yield from range(n)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        ray.get(tracker.leave.remote(key, token))
+
+
+@ray.remote(num_returns=2)
+def pair(x: int) -> tuple[int, int]:
+    return x, -x
