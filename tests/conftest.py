@@ -49,7 +49,9 @@ def gates_actor(ray_cluster: Cluster) -> ray.actor.ActorHandle:
 
 
 @pytest.fixture
-def gate(gates_actor: ray.actor.ActorHandle, request: pytest.FixtureRequest) -> Iterator["Gate"]:
+def gate(
+    gates_actor: ray.actor.ActorHandle, request: pytest.FixtureRequest
+) -> Iterator[Gate]:
     """A named event in the shared ``Gates`` actor, opened when the test ends."""
     g = Gate(gates_actor, request.node.nodeid)
     yield g

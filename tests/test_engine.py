@@ -1,4 +1,4 @@
-"""The engine under load and faults: loops in threads, actors, dead workers, shutdown."""
+"""The engine under load and faults: threads, actors, dead workers, shutdown."""
 
 from __future__ import annotations
 
@@ -40,7 +40,11 @@ def test_loops_in_several_threads_at_once(gate: Any) -> None:
         results[name] = (values, len(ready))
 
     threads = [
-        threading.Thread(target=anyio.run, args=(worker, f"{backend}-{i}"), kwargs={"backend": backend})
+        threading.Thread(
+            target=anyio.run,
+            args=(worker, f"{backend}-{i}"),
+            kwargs={"backend": backend},
+        )
         for i in range(2)
         for backend in ("asyncio", "trio")
     ]

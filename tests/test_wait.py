@@ -41,7 +41,9 @@ async def test_ready_subset_in_input_order(gate: Any, engine_path: str) -> None:
     assert remaining == [b]
 
 
-async def test_returns_when_pending_ref_becomes_ready(gate: Any, engine_path: str) -> None:
+async def test_returns_when_pending_ref_becomes_ready(
+    gate: Any, engine_path: str
+) -> None:
     refs = [gate.value_after(i) for i in range(3)]
     async with anyio.create_task_group() as tg:
         result: list[Any] = []
@@ -136,7 +138,9 @@ async def test_unresolved_slot_is_none_and_awaitable_cancelled() -> None:
         raise AssertionError("unreachable")
 
     done = ray.put(1)
-    ready, remaining = await ray_anyio.wait([slow_ref(), done], num_returns=2, timeout=0.1)
+    ready, remaining = await ray_anyio.wait(
+        [slow_ref(), done], num_returns=2, timeout=0.1
+    )
     assert ready == [done]
     assert remaining == [None]
     assert cancelled.is_set()
@@ -205,7 +209,9 @@ async def test_items_not_a_list(items: Any) -> None:
 
 
 async def test_item_of_wrong_type() -> None:
-    with pytest.raises(TypeError, match=r"items\[1\] must be an ObjectRef or an awaitable"):
+    with pytest.raises(
+        TypeError, match=r"items\[1\] must be an ObjectRef or an awaitable"
+    ):
         await ray_anyio.wait([ray.put(1), 3])
 
 

@@ -1,4 +1,4 @@
-"""The state a ``wait`` leaves on ``remaining``: a linear drain loop, safely forgotten."""
+"""The state ``wait`` leaves on ``remaining``: linear drain loops, safely forgotten."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ async def test_drain_loop_yields_every_slot_in_order(gate: Any) -> None:
 
 async def test_remaining_is_a_list_that_forgets_on_mutation(gate: Any) -> None:
     pending = gate.value_after(1)
-    ready, remaining = await ray_anyio.wait([ray.put(0), pending], timeout=0)
+    _, remaining = await ray_anyio.wait([ray.put(0), pending], timeout=0)
     assert isinstance(remaining, list)
     assert isinstance(remaining, Remaining)
     assert remaining._state is not None
@@ -61,7 +61,9 @@ async def test_remaining_is_a_list_that_forgets_on_mutation(gate: Any) -> None:
 
 
 async def test_dropping_remaining_withdraws_registrations(gate: Any) -> None:
-    _, remaining = await ray_anyio.wait([gate.value_after(i) for i in range(3)], timeout=0)
+    _, remaining = await ray_anyio.wait(
+        [gate.value_after(i) for i in range(3)], timeout=0
+    )
     assert _engine.live_registrations() == 3
     del remaining
     assert _engine.live_registrations() == 0

@@ -16,7 +16,9 @@ def check_timeout(timeout: float | None, name: str = "timeout") -> float | None:
         )
     value = float(timeout)
     if math.isnan(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number of seconds, got {timeout!r}")
+        raise ValueError(
+            f"{name} must be a non-negative number of seconds, got {timeout!r}"
+        )
     return value
 
 

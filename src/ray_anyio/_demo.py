@@ -26,7 +26,7 @@ async def _single_ref() -> str:
 
 
 async def _coroutine_with_ref() -> str:
-    async def f() -> ray.ObjectRef:
+    async def f() -> ray.ObjectRef[Any]:
         return ray.put({"key1": ["value"]})
 
     return f"get(coroutine returning a ref) -> {await get(f())}"
@@ -49,8 +49,9 @@ async def _chain() -> str:
 
 
 async def _list() -> str:
-    async def coro() -> ray.ObjectRef:
-        return _f.remote(0.1, "from a coroutine")
+    async def coro() -> ray.ObjectRef[Any]:
+        ref: ray.ObjectRef[Any] = _f.remote(0.1, "from a coroutine")
+        return ref
 
     values = await get([_f.remote(0, "a ref"), coro(), ray.put("a put")])
     return f"get([ref, coroutine, put]) -> {values}"
@@ -59,7 +60,10 @@ async def _list() -> str:
 async def _wait_two_of_three() -> str:
     results = [_f.remote(i * 0.2) for i in range(3)]
     ready, remaining = await wait(results, num_returns=2)
-    return f"wait 2 of 3 tasks (0, 0.2, 0.4 s) -> {len(ready)} ready, {len(remaining)} remaining"
+    return (
+        f"wait 2 of 3 tasks (0, 0.2, 0.4 s) -> {len(ready)} ready, "
+        f"{len(remaining)} remaining"
+    )
 
 
 async def _wait_with_timeout() -> str:
@@ -72,9 +76,10 @@ async def _wait_with_timeout() -> str:
 
 
 async def _wait_unresolved_coroutines() -> str:
-    async def gen(n: int) -> ray.ObjectRef:
+    async def gen(n: int) -> ray.ObjectRef[Any]:
         await anyio.sleep(100)
-        return _f.remote(n)
+        ref: ray.ObjectRef[Any] = _f.remote(n)
+        return ref
 
     tasks = [gen(i) for i in range(5)]
     ready, remaining = await wait(tasks, num_returns=len(tasks), timeout=0.3)
@@ -87,7 +92,9 @@ def _many(n: int) -> tuple[int, ...]:
 
 
 async def _many_finished_refs() -> str:
-    refs = _many.options(num_returns=10_000).remote(10_000)
+    # With num_returns=N a task gives N refs; Ray's stubs type it as one ref.
+    many: Any = _many.options(num_returns=10_000)
+    refs: list[ray.ObjectRef[Any]] = many.remote(10_000)
     ray.wait(refs, num_returns=len(refs), fetch_local=True)
     start = time.perf_counter()
     ray.get(refs)

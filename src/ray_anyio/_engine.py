@@ -37,7 +37,7 @@ _MISSING: Any = object()
 
 
 def _on_ready_supported() -> bool:
-    return callable(getattr(ray.ObjectRef, "_on_ready", None))
+    return callable(getattr(ray.ObjectRef[Any], "_on_ready", None))
 
 
 #: Whether Ray's per-ref readiness hook is used; when False every pending ref is
@@ -73,13 +73,13 @@ class Watcher:
         self._wake = current_waker()
         self._fetch_local = fetch_local
         self._lock = threading.Lock()
-        self._arrived: list[ray.ObjectRef] = []
+        self._arrived: list[ray.ObjectRef[Any]] = []
         self._failure: BaseException | None = None
         self._wake_scheduled = False
         self._closed = False
         self._poked = False
         self._event = anyio.Event()
-        self._cancels: dict[ray.ObjectRef, Callable[[], None]] = {}
+        self._cancels: dict[ray.ObjectRef[Any], Callable[[], None]] = {}
         with _open_watchers_lock:
             _open_watchers.add(self)
 
@@ -89,7 +89,7 @@ class Watcher:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def watch(self, refs: Iterable[ray.ObjectRef]) -> None:
+    def watch(self, refs: Iterable[ray.ObjectRef[Any]]) -> None:
         """Register refs; each is reported once by :meth:`next_ready`."""
         cancels = self._cancels
         for ref in refs:
@@ -111,7 +111,7 @@ class Watcher:
         self._poked = True
         self._event.set()
 
-    def take_arrived(self) -> list[ray.ObjectRef]:
+    def take_arrived(self) -> list[ray.ObjectRef[Any]]:
         """Return what Ray has reported so far, without waiting."""
         with self._lock:
             batch, self._arrived = self._arrived, []
@@ -124,7 +124,7 @@ class Watcher:
             batch = self._keep_local(batch)
         return batch
 
-    async def next_ready(self) -> list[ray.ObjectRef]:
+    async def next_ready(self) -> list[ray.ObjectRef[Any]]:
         """Wait until Ray reports at least one watched ref; return the batch.
 
         A checkpoint. Returns ``[]`` early when :meth:`poke` was called.
@@ -152,7 +152,7 @@ class Watcher:
         with self._lock:
             self._arrived = []
 
-    def _keep_local(self, batch: list[ray.ObjectRef]) -> list[ray.ObjectRef]:
+    def _keep_local(self, batch: list[ray.ObjectRef[Any]]) -> list[ray.ObjectRef[Any]]:
         # Ray's hook reports existence anywhere in the cluster; the rest of the
         # way to this node is watched by the shared ray.wait thread.
         local, remote = ray.wait(
@@ -162,13 +162,15 @@ class Watcher:
             self._cancels[ref] = SHARED_WAITER.add(ref, True, self._callback_for(ref))
         return local
 
-    def _callback_for(self, ref: ray.ObjectRef) -> Callable[[BaseException | None], None]:
+    def _callback_for(
+        self, ref: ray.ObjectRef[Any]
+    ) -> Callable[[BaseException | None], None]:
         def on_ready(exc: BaseException | None) -> None:
             self._arrive(ref, exc)
 
         return on_ready
 
-    def _arrive(self, ref: ray.ObjectRef, exc: BaseException | None) -> None:
+    def _arrive(self, ref: ray.ObjectRef[Any], exc: BaseException | None) -> None:
         # Runs on Ray's callback thread (or the shared waiter thread).
         if self._closed:
             return
@@ -189,15 +191,19 @@ class Watcher:
 
 
 def split_ready(
-    refs: Sequence[ray.ObjectRef], *, fetch_local: bool
-) -> tuple[list[ray.ObjectRef], list[ray.ObjectRef]]:
+    refs: Sequence[ray.ObjectRef[Any]], *, fetch_local: bool
+) -> tuple[list[ray.ObjectRef[Any]], list[ray.ObjectRef[Any]]]:
     """Split distinct refs into (ready now, not ready) with one ``ray.wait``."""
     if not refs:
         return [], []
-    return ray.wait(list(refs), num_returns=len(refs), timeout=0, fetch_local=fetch_local)
+    return ray.wait(
+        list(refs), num_returns=len(refs), timeout=0, fetch_local=fetch_local
+    )
 
 
-def _get_ready_now(refs: list[ray.ObjectRef]) -> tuple[list[Any], list[ray.ObjectRef]]:
+def _get_ready_now(
+    refs: list[ray.ObjectRef[Any]],
+) -> tuple[list[Any], list[ray.ObjectRef[Any]]]:
     """Values of the refs that are local now (``_MISSING`` for the others)."""
     try:
         return ray.get(refs, timeout=0), []
@@ -205,16 +211,16 @@ def _get_ready_now(refs: list[ray.ObjectRef]) -> tuple[list[Any], list[ray.Objec
         pass
     distinct = list(dict.fromkeys(refs))
     ready, pending = split_ready(distinct, fetch_local=True)
-    values = dict(zip(ready, ray.get(ready))) if ready else {}
+    values = dict(zip(ready, ray.get(ready), strict=True)) if ready else {}
     return [values.get(ref, _MISSING) for ref in refs], pending
 
 
-def _get_chunked(refs: list[ray.ObjectRef]) -> list[Any]:
+def _get_chunked(refs: list[ray.ObjectRef[Any]]) -> list[Any]:
     return ray.get(refs)
 
 
 async def _in_chunks(
-    refs: Sequence[ray.ObjectRef], fn: Callable[[list[ray.ObjectRef]], Any]
+    refs: Sequence[ray.ObjectRef[Any]], fn: Callable[[list[ray.ObjectRef[Any]]], Any]
 ) -> list[Any]:
     """Run ``fn`` over chunks of ``refs``: inline if small, else off the loop."""
     if len(refs) <= INLINE_FETCH_MAX:
@@ -226,7 +232,7 @@ async def _in_chunks(
     return results
 
 
-async def _get_batch(refs: Sequence[ray.ObjectRef]) -> list[Any]:
+async def _get_batch(refs: Sequence[ray.ObjectRef[Any]]) -> list[Any]:
     """``ray.get`` of refs that Ray reported ready: the one batched fetch."""
     values: list[Any] = []
     for part in await _in_chunks(refs, _get_chunked):
@@ -234,7 +240,7 @@ async def _get_batch(refs: Sequence[ray.ObjectRef]) -> list[Any]:
     return values
 
 
-async def fetch(refs: Sequence[ray.ObjectRef]) -> list[Any]:
+async def fetch(refs: Sequence[ray.ObjectRef[Any]]) -> list[Any]:
     """Return the values of ``refs`` in order, as ``ray.get(list(refs))`` would.
 
     Refs that are ready are fetched at once in batches; the others are watched
@@ -247,7 +253,10 @@ async def fetch(refs: Sequence[ray.ObjectRef]) -> list[Any]:
     Raises:
         Exception: the error of the first failed ref, as ``ray.get`` raises it.
     """
+    parts: list[tuple[list[Any], list[ray.ObjectRef[Any]]]]
     parts = await _in_chunks(refs, _get_ready_now)
+    values: list[Any]
+    pending: list[ray.ObjectRef[Any]]
     if len(parts) == 1:
         values, pending = parts[0]
     else:
@@ -257,7 +266,7 @@ async def fetch(refs: Sequence[ray.ObjectRef]) -> list[Any]:
             pending.extend(part_pending)
     if not pending:
         return values
-    positions: dict[ray.ObjectRef, list[int]] = {}
+    positions: dict[ray.ObjectRef[Any], list[int]] = {}
     for index, value in enumerate(values):
         if value is _MISSING:
             positions.setdefault(refs[index], []).append(index)
@@ -265,13 +274,13 @@ async def fetch(refs: Sequence[ray.ObjectRef]) -> list[Any]:
         watcher.watch(positions)
         while positions:
             batch = await watcher.next_ready()
-            for ref, value in zip(batch, await _get_batch(batch)):
+            for ref, value in zip(batch, await _get_batch(batch), strict=True):
                 for index in positions.pop(ref):
                     values[index] = value
     return values
 
 
-async def fetch_one(ref: ray.ObjectRef) -> Any:
+async def fetch_one(ref: ray.ObjectRef[Any]) -> Any:
     """The value of one ref: ``ray.get(ref)`` if it is ready, else watched."""
     try:
         return ray.get(ref, timeout=0)

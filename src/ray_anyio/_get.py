@@ -102,7 +102,8 @@ async def _resolve(obj: Any) -> Any:
     awaitable_positions = [i for i, kind in enumerate(kinds) if kind == _AWAITABLE]
 
     async def fetch_refs() -> None:
-        for i, value in zip(ref_positions, await fetch([leaves[i] for i in ref_positions])):
+        fetched = await fetch([leaves[i] for i in ref_positions])
+        for i, value in zip(ref_positions, fetched, strict=True):
             values[i] = value
 
     async def resolve_one(i: int) -> None:
@@ -129,7 +130,9 @@ async def _resolve_awaitable(obj: Any) -> Any:
 def _all_refs(items: list[Any]) -> bool:
     # The common case, a list of refs, skips flatten/rebuild: this check runs
     # at C speed, one type lookup per distinct type.
-    return bool(items) and all(issubclass(t, ray.ObjectRef) for t in set(map(type, items)))
+    return bool(items) and all(
+        issubclass(t, ray.ObjectRef) for t in set(map(type, items))
+    )
 
 
 def _flatten(obj: Any, leaves: list[Any], kinds: list[int]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import ray
 
@@ -29,11 +30,11 @@ _SLICE = 0.05
 class SharedWaiter:
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._entries: dict[tuple[ray.ObjectRef, bool], list[ReadyCallback]] = {}
+        self._entries: dict[tuple[ray.ObjectRef[Any], bool], list[ReadyCallback]] = {}
         self._thread: threading.Thread | None = None
 
     def add(
-        self, ref: ray.ObjectRef, fetch_local: bool, callback: ReadyCallback
+        self, ref: ray.ObjectRef[Any], fetch_local: bool, callback: ReadyCallback
     ) -> Callable[[], None]:
         """Report ``ref`` ready to ``callback``; return a function that cancels it."""
         key = (ref, fetch_local)
@@ -67,7 +68,7 @@ class SharedWaiter:
                 if not self._entries:
                     self._thread = None
                     return
-                groups: dict[bool, list[ray.ObjectRef]] = {True: [], False: []}
+                groups: dict[bool, list[ray.ObjectRef[Any]]] = {True: [], False: []}
                 for ref, fetch_local in self._entries:
                     groups[fetch_local].append(ref)
             try:
@@ -79,10 +80,10 @@ class SharedWaiter:
 
     @staticmethod
     def _wait_some(
-        groups: dict[bool, list[ray.ObjectRef]],
-    ) -> list[tuple[ray.ObjectRef, bool]]:
+        groups: dict[bool, list[ray.ObjectRef[Any]]],
+    ) -> list[tuple[ray.ObjectRef[Any], bool]]:
         active = [(fl, refs) for fl, refs in groups.items() if refs]
-        ready: list[tuple[ray.ObjectRef, bool]] = []
+        ready: list[tuple[ray.ObjectRef[Any], bool]] = []
         for fetch_local, refs in active:
             found, _ = ray.wait(
                 refs,
@@ -98,7 +99,9 @@ class SharedWaiter:
         return ready
 
     def _report(
-        self, keys: list[tuple[ray.ObjectRef, bool]] | None, exc: BaseException | None
+        self,
+        keys: list[tuple[ray.ObjectRef[Any], bool]] | None,
+        exc: BaseException | None,
     ) -> None:
         fire: list[ReadyCallback] = []
         with self._cond:

@@ -72,7 +72,8 @@ async def wait(
         return [], []
     if num_returns > len(items):
         raise ValueError(
-            f"num_returns ({num_returns}) cannot exceed the number of items ({len(items)})"
+            f"num_returns ({num_returns}) cannot exceed the number of items "
+            f"({len(items)})"
         )
     await anyio.lowlevel.checkpoint()
     if state is not None and state.matches(items, fetch_local):

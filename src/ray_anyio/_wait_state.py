@@ -41,8 +41,8 @@ class WaitState:
         self.token: EventLoopToken = current_token()
         self.alive = list(range(len(entries)))
         self.ready: list[int] = []
-        self.slots_of: dict[ray.ObjectRef, list[int]] = {}
-        self.known_ready: set[ray.ObjectRef] = set()
+        self.slots_of: dict[ray.ObjectRef[Any], list[int]] = {}
+        self.known_ready: set[ray.ObjectRef[Any]] = set()
         self.unresolved: set[int] = set()
         self.watcher = Watcher(fetch_local=fetch_local)
 
@@ -72,7 +72,7 @@ class WaitState:
             and current_token() == self.token
         )
 
-    def absorb(self, refs: Iterable[ray.ObjectRef]) -> None:
+    def absorb(self, refs: Iterable[ray.ObjectRef[Any]]) -> None:
         """Mark the slots of refs that Ray reported ready."""
         for ref in refs:
             self.known_ready.add(ref)
@@ -95,10 +95,12 @@ class WaitState:
     def count(self) -> int:
         return len(self.ready)
 
-    def take(self, num_returns: int) -> tuple[list[Any], list[Any]]:
+    def take(self, num_returns: int) -> tuple[list[Any], Remaining]:
         """Remove the first ``num_returns`` ready slots: ``(ready, remaining)``."""
         self.absorb(self.watcher.take_arrived())
-        chosen = [heapq.heappop(self.ready) for _ in range(min(num_returns, self.count))]
+        chosen = [
+            heapq.heappop(self.ready) for _ in range(min(num_returns, self.count))
+        ]
         positions = [bisect_left(self.alive, index) for index in chosen]
         ready = [self.entries[p] for p in positions]
         remaining = Remaining(self.entries)
@@ -158,13 +160,13 @@ class Remaining(list):  # type: ignore[type-arg]
         self._forget()
         super().__delitem__(key)
 
-    def __iadd__(self, other: Iterable[Any]) -> Remaining:  # type: ignore[override,misc]
+    def __iadd__(self, other: Iterable[Any]) -> Remaining:  # type: ignore[misc]
         self._forget()
-        return super().__iadd__(other)  # type: ignore[return-value]
+        return super().__iadd__(other)
 
-    def __imul__(self, n: SupportsIndex) -> Remaining:  # type: ignore[override]
+    def __imul__(self, n: SupportsIndex) -> Remaining:
         self._forget()
-        return super().__imul__(n)  # type: ignore[return-value]
+        return super().__imul__(n)
 
     def append(self, value: Any) -> None:
         self._forget()

@@ -33,7 +33,9 @@ def withdraw(cancels: Collection[Callable[[], None]]) -> None:
         _queue.append(cancels)
         _pending += len(cancels)
         if _thread is None:
-            _thread = threading.Thread(target=_run, name="ray-anyio-withdraw", daemon=True)
+            _thread = threading.Thread(
+                target=_run, name="ray-anyio-withdraw", daemon=True
+            )
             _thread.start()
 
 

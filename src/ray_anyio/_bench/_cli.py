@@ -23,7 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    wanted = [s.strip().upper() for s in args.only.split(",") if s.strip()] or list(SCENARIOS)
+    wanted = [s.strip().upper() for s in args.only.split(",") if s.strip()] or list(
+        SCENARIOS
+    )
     unknown = [s for s in wanted if s not in SCENARIOS]
     if unknown:
         print(f"--only: unknown scenario(s) {unknown}; choose from {list(SCENARIOS)}")
@@ -40,7 +42,10 @@ def main(args: argparse.Namespace) -> int:
             start = time.perf_counter()
             new = SCENARIOS[scenario](ctx)
             rows.extend(new)
-            print(f"{scenario} done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+            print(
+                f"{scenario} done in {time.perf_counter() - start:.1f} s",
+                file=sys.stderr,
+            )
     finally:
         ray.shutdown()
     rows.extend(trio_vs_asyncio(rows))

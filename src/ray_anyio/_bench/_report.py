@@ -1,4 +1,4 @@
-"""The report: a table on stdout, JSON for machines, a PNG with one panel per scenario."""
+"""The report: a table on stdout, JSON, and a PNG with one panel per scenario."""
 
 from __future__ import annotations
 
@@ -39,8 +39,18 @@ def trio_vs_asyncio(rows: list[Row]) -> list[Row]:
                 continue  # growth factors and bytes: compared by their own targets
             ratio = t / a if a else float("nan")
             out.append(
-                Row(scenario, case, "trio/asyncio", ratio, "x", {}, ratio, "asyncio",
-                    "<= 1.1x", ok=ratio <= 1.1)
+                Row(
+                    scenario,
+                    case,
+                    "trio/asyncio",
+                    ratio,
+                    "x",
+                    {},
+                    ratio,
+                    "asyncio",
+                    "<= 1.1x",
+                    ok=ratio <= 1.1,
+                )
             )
     return out
 
@@ -70,7 +80,9 @@ def _fmt(v: float) -> str:
 
 def write_json(rows: list[Row], path: Path) -> None:
     path.write_text(
-        json.dumps({"machine": machine(), "rows": [r.as_dict() for r in rows]}, indent=2)
+        json.dumps(
+            {"machine": machine(), "rows": [r.as_dict() for r in rows]}, indent=2
+        )
     )
 
 
@@ -88,8 +100,10 @@ def write_plot(rows: list[Row], path: Path) -> None:
     fig, axes = plt.subplots(1, len(scenarios), figsize=(4 * len(scenarios), 4))
     if len(scenarios) == 1:
         axes = [axes]
-    for ax, scenario in zip(axes, scenarios):
-        mine = [r for r in rows if r.scenario == scenario and r.backend != "trio/asyncio"]
+    for ax, scenario in zip(axes, scenarios, strict=True):
+        mine = [
+            r for r in rows if r.scenario == scenario and r.backend != "trio/asyncio"
+        ]
         labels, values = [], []
         for r in mine:
             labels.append(f"{r.case}\n{r.backend}")

@@ -1,4 +1,4 @@
-"""The scenarios B1–B7 of the performance issue.
+"""The scenarios B1-B7 of the performance issue.
 
 Each function measures ray-anyio on every backend and its baselines in the same
 process, alternating them run by run so that machine noise hits all alike, and
@@ -14,6 +14,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import anyio
@@ -23,7 +24,7 @@ from .. import _engine
 from .._get import get
 from .._wait import wait
 from ._timing import Row, median, time_async, time_sync
-from ._workloads import Blocker, Sleeper, finished_refs, running_refs
+from ._workloads import finished_refs, new_blocker, new_sleeper, running_refs
 
 
 @dataclass
@@ -44,44 +45,64 @@ def b1_get_finished(ctx: Context) -> list[Row]:
     rows = []
     for n in sizes:
         refs = finished_refs(n)
-        base, ours, gather = [], {b: [] for b in ctx.backends}, []
+        base: list[float] = []
+        gather: list[float] = []
+        ours: dict[str, list[float]] = {b: [] for b in ctx.backends}
         with_gather = n <= 10_000
         for _ in range(ctx.repeats(7 if n <= 10_000 else 3)):
-            base.append(time_sync(lambda: ray.get(refs)))
+            base.append(time_sync(partial(ray.get, refs)))
             for b in ctx.backends:
-                ours[b].append(_run(b, time_async, lambda: get(refs)))
+                ours[b].append(_run(b, time_async, partial(get, refs)))
             if with_gather:
-                gather.append(asyncio.run(time_async(lambda: asyncio.gather(*refs))))
+                gather.append(asyncio.run(time_async(partial(asyncio.gather, *refs))))
         for b in ctx.backends:
             baselines = {"ray.get": median(base)}
             if with_gather:
                 baselines["asyncio.gather"] = median(gather)
             ratio = median(ours[b]) / median(base)
             rows.append(
-                Row("B1", f"N={n}", b, median(ours[b]), "s", baselines, ratio,
-                    "ray.get", "<= 1.10x for N >= 1e3",
+                Row(
+                    "B1",
+                    f"N={n}",
+                    b,
+                    median(ours[b]),
+                    "s",
+                    baselines,
+                    ratio,
+                    "ray.get",
+                    "<= 1.10x for N >= 1e3",
                     ok=None if n < 1000 else ratio <= 1.10,
-                    note="" if with_gather else "gather skipped (> 10 s)")
+                    note="" if with_gather else "gather skipped (> 10 s)",
+                )
             )
     return rows
 
 
 def b2_get_running(ctx: Context) -> list[Row]:
     n = 1000 if ctx.quick else 10_000
-    sleeper = Sleeper.remote()
-    ray.get(sleeper.ready.remote())
-    base, ours = [], {b: [] for b in ctx.backends}
+    sleeper = new_sleeper()
+    base: list[float] = []
+    ours: dict[str, list[float]] = {b: [] for b in ctx.backends}
     for _ in range(ctx.repeats(5)):
         refs = running_refs(sleeper, n)
-        base.append(time_sync(lambda: ray.get(refs)))
+        base.append(time_sync(partial(ray.get, refs)))
         for b in ctx.backends:
             refs = running_refs(sleeper, n)
-            ours[b].append(_run(b, time_async, lambda: get(refs)))
+            ours[b].append(_run(b, time_async, partial(get, refs)))
     ray.kill(sleeper)
     return [
-        Row("B2", f"N={n} running 0-10 ms", b, median(ours[b]), "s",
-            {"ray.get": median(base)}, median(ours[b]) / median(base), "ray.get",
-            "<= 1.05x", ok=median(ours[b]) / median(base) <= 1.05)
+        Row(
+            "B2",
+            f"N={n} running 0-10 ms",
+            b,
+            median(ours[b]),
+            "s",
+            {"ray.get": median(base)},
+            median(ours[b]) / median(base),
+            "ray.get",
+            "<= 1.05x",
+            ok=median(ours[b]) / median(base) <= 1.05,
+        )
         for b in ctx.backends
     ]
 
@@ -102,7 +123,9 @@ def b3_sequential(ctx: Context) -> list[Row]:
         for ref in refs:
             await ref
 
-    base, native, ours = [], [], {b: [] for b in ctx.backends}
+    base: list[float] = []
+    native: list[float] = []
+    ours: dict[str, list[float]] = {b: [] for b in ctx.backends}
     for _ in range(ctx.repeats(7)):
         base.append(time_sync(ray_loop) / m)
         native.append(asyncio.run(time_async(native_loop)) / m)
@@ -112,9 +135,18 @@ def b3_sequential(ctx: Context) -> list[Row]:
     for b in ctx.backends:
         ratio = median(ours[b]) / median(base)
         rows.append(
-            Row("B3", "per await", b, median(ours[b]) * 1e6, "us",
+            Row(
+                "B3",
+                "per await",
+                b,
+                median(ours[b]) * 1e6,
+                "us",
                 {"ray.get": median(base) * 1e6, "native await": median(native) * 1e6},
-                ratio, "ray.get", "<= 2x per call", ok=ratio <= 2)
+                ratio,
+                "ray.get",
+                "<= 2x per call",
+                ok=ratio <= 2,
+            )
         )
     return rows
 
@@ -122,22 +154,25 @@ def b3_sequential(ctx: Context) -> list[Row]:
 def b4_drain(ctx: Context) -> list[Row]:
     sizes = [300, 3000] if ctx.quick else [1000, 10_000]
 
-    async def drain(refs: list[ray.ObjectRef]) -> None:
+    async def drain(refs: list[ray.ObjectRef[Any]]) -> None:
+        refs = list(refs)
         while refs:
             _, refs = await wait(refs, num_returns=1)
 
-    def ray_drain(refs: list[ray.ObjectRef]) -> None:
+    def ray_drain(refs: list[ray.ObjectRef[Any]]) -> None:
+        refs = list(refs)
         while refs:
             _, refs = ray.wait(refs, num_returns=1)
 
     times: dict[str, dict[int, float]] = {b: {} for b in [*ctx.backends, "ray.wait"]}
     for n in sizes:
         refs = finished_refs(n)
-        base, ours = [], {b: [] for b in ctx.backends}
+        base: list[float] = []
+        ours: dict[str, list[float]] = {b: [] for b in ctx.backends}
         for _ in range(ctx.repeats(3)):
-            base.append(time_sync(lambda: ray_drain(list(refs))))
+            base.append(time_sync(partial(ray_drain, refs)))
             for b in ctx.backends:
-                ours[b].append(_run(b, time_async, lambda: drain(list(refs))))
+                ours[b].append(_run(b, time_async, partial(drain, refs)))
         times["ray.wait"][n] = median(base)
         for b in ctx.backends:
             times[b][n] = median(ours[b])
@@ -147,11 +182,23 @@ def b4_drain(ctx: Context) -> list[Row]:
     for b in ctx.backends:
         growth = times[b][large] / times[b][small]
         rows.append(
-            Row("B4", f"t({large})/t({small})", b, growth, "x",
-                {f"ray.wait t({large})/t({small})": times["ray.wait"][large] / times["ray.wait"][small],
-                 f"t({small}) s": times[b][small], f"t({large}) s": times[b][large]},
-                times[b][large] / times["ray.wait"][large], f"ray.wait at N={large}",
-                f"growth <= {growth_limit:g}", ok=growth <= growth_limit)
+            Row(
+                "B4",
+                f"t({large})/t({small})",
+                b,
+                growth,
+                "x",
+                {
+                    f"ray.wait t({large})/t({small})": times["ray.wait"][large]
+                    / times["ray.wait"][small],
+                    f"t({small}) s": times[b][small],
+                    f"t({large}) s": times[b][large],
+                },
+                times[b][large] / times["ray.wait"][large],
+                f"ray.wait at N={large}",
+                f"growth <= {growth_limit:g}",
+                ok=growth <= growth_limit,
+            )
         )
     return rows
 
@@ -180,16 +227,25 @@ def b5_stall(ctx: Context) -> list[Row]:
     refs = finished_refs(n)
     rows = []
     for b in ctx.backends:
-        lags = [_run(b, _lag_while, lambda: get(refs)) for _ in range(ctx.repeats(3))]
+        lags = [_run(b, _lag_while, partial(get, refs)) for _ in range(ctx.repeats(3))]
         rows.append(
-            Row("B5", f"ticker lag, get N={n}", b, median(lags) * 1e3, "ms",
-                {"ray.get(list) s": time_sync(lambda: ray.get(refs))}, None, "",
-                "<= 20 ms", ok=median(lags) * 1e3 <= 20)
+            Row(
+                "B5",
+                f"ticker lag, get N={n}",
+                b,
+                median(lags) * 1e3,
+                "ms",
+                {"ray.get(list) s": time_sync(partial(ray.get, refs))},
+                None,
+                "",
+                "<= 20 ms",
+                ok=median(lags) * 1e3 <= 20,
+            )
         )
     return rows
 
 
-async def _memory_of_pending(refs: list[ray.ObjectRef]) -> tuple[int, int, int]:
+async def _memory_of_pending(refs: list[ray.ObjectRef[Any]]) -> tuple[int, int, int]:
     """Bytes traced and threads while one get over ``refs`` is pending."""
     threads_before = threading.active_count()
     gc.collect()
@@ -209,7 +265,7 @@ async def _memory_of_pending(refs: list[ray.ObjectRef]) -> tuple[int, int, int]:
 
 def b6_memory(ctx: Context) -> list[Row]:
     sizes = [1000, 10_000] if ctx.quick else [10_000, 100_000]
-    blocker = Blocker.remote()
+    blocker = new_blocker()
     refs_all = [blocker.block.remote() for _ in range(sizes[-1])]
     rows = []
     for b in ctx.backends:
@@ -220,19 +276,31 @@ def b6_memory(ctx: Context) -> list[Row]:
             per[n] = size / n
             threads[n] = during - before
         rows.append(
-            Row("B6", f"{sizes[-1]} pending", b, per[sizes[-1]], "B/await",
-                {f"B/await at {sizes[0]}": per[sizes[0]],
-                 f"threads added at {sizes[0]}": threads[sizes[0]],
-                 f"threads added at {sizes[-1]}": threads[sizes[-1]]},
-                None, "", "<= 2048 B, threads flat",
-                ok=per[sizes[-1]] <= 2048 and threads[sizes[-1]] <= threads[sizes[0]])
+            Row(
+                "B6",
+                f"{sizes[-1]} pending",
+                b,
+                per[sizes[-1]],
+                "B/await",
+                {
+                    f"B/await at {sizes[0]}": per[sizes[0]],
+                    f"threads added at {sizes[0]}": threads[sizes[0]],
+                    f"threads added at {sizes[-1]}": threads[sizes[-1]],
+                },
+                None,
+                "",
+                "<= 2048 B, threads flat",
+                ok=per[sizes[-1]] <= 2048 and threads[sizes[-1]] <= threads[sizes[0]],
+            )
         )
     ray.get(blocker.release.remote())
     ray.kill(blocker)
     return rows
 
 
-async def _cancel_time(refs: list[ray.ObjectRef], per_task: bool) -> tuple[float, int]:
+async def _cancel_time(
+    refs: list[ray.ObjectRef[Any]], per_task: bool
+) -> tuple[float, int]:
     async with anyio.create_task_group() as tg:
         if per_task:
             for ref in refs:
@@ -259,7 +327,7 @@ async def _cancel_time_events(n: int) -> float:
 
 def b7_cancel(ctx: Context) -> list[Row]:
     n = 2000 if ctx.quick else 10_000
-    blocker = Blocker.remote()
+    blocker = new_blocker()
     refs = [blocker.block.remote() for _ in range(n)]
     rows = []
     for b in ctx.backends:
@@ -269,16 +337,33 @@ def b7_cancel(ctx: Context) -> list[Row]:
         left = max(x[1] for x in one + tasks)
         t_one = median([x[0] for x in one])
         rows.append(
-            Row("B7", f"cancel get(list of {n})", b, t_one * 1e3, "ms",
-                {"left registered": left}, None, "", "<= 10 ms, nothing left",
-                ok=t_one <= 0.010 and left == 0)
+            Row(
+                "B7",
+                f"cancel get(list of {n})",
+                b,
+                t_one * 1e3,
+                "ms",
+                {"left registered": left},
+                None,
+                "",
+                "<= 10 ms, nothing left",
+                ok=t_one <= 0.010 and left == 0,
+            )
         )
         t_tasks = median([x[0] for x in tasks])
         rows.append(
-            Row("B7", f"cancel {n} tasks awaiting get(ref)", b, t_tasks * 1e3, "ms",
+            Row(
+                "B7",
+                f"cancel {n} tasks awaiting get(ref)",
+                b,
+                t_tasks * 1e3,
+                "ms",
                 {"tasks awaiting anyio.Event ms": median(events) * 1e3},
-                t_tasks / median(events), "same tasks on an Event", "reported",
-                note="task teardown itself costs the event-loop baseline")
+                t_tasks / median(events),
+                "same tasks on an Event",
+                "reported",
+                note="task teardown itself costs the event-loop baseline",
+            )
         )
     ray.get(blocker.release.remote())
     ray.kill(blocker)

@@ -17,19 +17,18 @@ def _values(n: int) -> Any:
     return tuple(range(n)) if n > 1 else 0
 
 
-def finished_refs(n: int) -> list[ray.ObjectRef]:
+def finished_refs(n: int) -> list[ray.ObjectRef[Any]]:
     """``n`` refs of finished tasks (small values, as task results usually are)."""
-    refs: list[ray.ObjectRef] = []
+    refs: list[ray.ObjectRef[Any]] = []
     while len(refs) < n:
         k = min(_PER_TASK, n - len(refs))
-        out = _values.options(num_returns=k).remote(k)
+        out: Any = _values.options(num_returns=k).remote(k)
         refs.extend(out if k > 1 else [out])
     ray.wait(refs, num_returns=len(refs), fetch_local=True)
     return refs
 
 
-@ray.remote(num_cpus=0, max_concurrency=100_000)
-class Sleeper:
+class _Sleeper:
     """Calls that are still running: each sleeps a few milliseconds."""
 
     async def sleep_then(self, seconds: float, value: int) -> int:
@@ -40,8 +39,7 @@ class Sleeper:
         return True
 
 
-@ray.remote(num_cpus=0, max_concurrency=200_000)
-class Blocker:
+class _Blocker:
     """Calls that stay pending until :meth:`release`."""
 
     def __init__(self) -> None:
@@ -55,7 +53,26 @@ class Blocker:
         self.event.set()
 
 
-def running_refs(sleeper: Any, n: int, max_seconds: float = 0.010) -> list[ray.ObjectRef]:
-    """``n`` refs of calls that sleep 0–``max_seconds`` each, just submitted."""
+# Created with ``.options(num_cpus=0, max_concurrency=...)`` by the scenarios.
+Sleeper = ray.remote(_Sleeper)
+Blocker = ray.remote(_Blocker)
+
+
+def new_sleeper() -> Any:
+    """A :class:`_Sleeper` actor that runs any number of calls at once."""
+    actor: Any = Sleeper.options(num_cpus=0, max_concurrency=100_000).remote()
+    ray.get(actor.ready.remote())
+    return actor
+
+
+def new_blocker() -> Any:
+    """A :class:`_Blocker` actor that holds any number of calls at once."""
+    return Blocker.options(num_cpus=0, max_concurrency=200_000).remote()
+
+
+def running_refs(
+    sleeper: Any, n: int, max_seconds: float = 0.010
+) -> list[ray.ObjectRef[Any]]:
+    """``n`` refs of calls that sleep 0-``max_seconds`` each, just submitted."""
     rng = random.Random(n)
     return [sleeper.sleep_then.remote(rng.uniform(0, max_seconds), i) for i in range(n)]
