@@ -7,12 +7,15 @@ Every async test runs on asyncio and on trio.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 
 import pytest
 import ray
 from ray.cluster_utils import Cluster
+
+from ray_anyio import _engine, _withdraw
 
 from .helpers import Gates, square
 
@@ -39,6 +42,15 @@ def ray_cluster() -> Iterator[Cluster]:
     yield cluster
     ray.shutdown()
     cluster.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_registered() -> Iterator[None]:
+    """After every test: no registration with Ray is left behind."""
+    yield
+    gc.collect()  # a ``remaining`` list in a reference cycle holds its state
+    assert _withdraw.wait_idle(10)
+    assert _engine.live_registrations() == 0
 
 
 @pytest.fixture(scope="session")

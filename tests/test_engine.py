@@ -21,12 +21,6 @@ from .helpers import Gates, Nested, crash, square
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(autouse=True)
-def nothing_left_registered() -> Any:
-    yield
-    assert _withdraw.wait_idle(10)
-    assert _engine.live_registrations() == 0
-
 
 def test_loops_in_several_threads_at_once(gate: Any) -> None:
     refs = [gate.value_after(i) for i in range(40)]

@@ -11,7 +11,7 @@ import pytest
 import ray
 
 import ray_anyio
-from ray_anyio import _engine, _withdraw
+from ray_anyio import _engine
 
 from .helpers import fail, sleep_then, square
 
@@ -25,12 +25,6 @@ def engine_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setattr(_engine, "USE_ON_READY", False)
     return str(request.param)
 
-
-@pytest.fixture(autouse=True)
-def nothing_left_registered() -> Any:
-    yield
-    assert _withdraw.wait_idle(10)
-    assert _engine.live_registrations() == 0
 
 
 async def test_ready_subset_in_input_order(gate: Any, engine_path: str) -> None:
