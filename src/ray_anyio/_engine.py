@@ -246,7 +246,8 @@ async def fetch(refs: Sequence[ray.ObjectRef[Any]]) -> list[Any]:
     """Return the values of ``refs`` in order, as ``ray.get(list(refs))`` would.
 
     Refs that are ready are fetched at once in batches; the others are watched
-    and fetched in batches as Ray reports them. A checkpoint only when
+    and fetched in batches as Ray reports them ready *in this node's store*, so
+    that the fetch itself never waits for a transfer from another node. A checkpoint only when
     something has to be waited for or fetched off the loop.
 
     Cancellation: withdraws every registration and returns promptly (a chunk
@@ -272,7 +273,7 @@ async def fetch(refs: Sequence[ray.ObjectRef[Any]]) -> list[Any]:
     for index, value in enumerate(values):
         if value is _MISSING:
             positions.setdefault(refs[index], []).append(index)
-    with Watcher() as watcher:
+    with Watcher(fetch_local=True) as watcher:
         watcher.watch(positions)
         while positions:
             batch = await watcher.next_ready()
@@ -288,7 +289,7 @@ async def fetch_one(ref: ray.ObjectRef[Any]) -> Any:
         return ray.get(ref, timeout=0)
     except GetTimeoutError:
         pass
-    with Watcher() as watcher:
+    with Watcher(fetch_local=True) as watcher:
         watcher.watch((ref,))
         while not await watcher.next_ready():
             pass
