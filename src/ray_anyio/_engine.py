@@ -35,6 +35,12 @@ INLINE_FETCH_MAX = 1024
 #: machine); between chunks the task checks for cancellation.
 THREAD_CHUNK = 1000
 
+#: When fewer refs than this arrive at once while more are pending, ``fetch``
+#: waits ``COALESCE_WINDOW`` seconds for more before fetching them. The last
+#: refs of a call are never delayed.
+COALESCE_BELOW = 64
+COALESCE_WINDOW = 0.002
+
 _MISSING: Any = object()
 
 
@@ -277,6 +283,11 @@ async def fetch(refs: Sequence[ray.ObjectRef[Any]]) -> list[Any]:
         watcher.watch(positions)
         while positions:
             batch = await watcher.next_ready()
+            if len(batch) < min(COALESCE_BELOW, len(positions)):
+                # A trickle of completions: let it gather into one batch
+                # rather than pay a wake-up, a check and a fetch per ref.
+                await anyio.sleep(COALESCE_WINDOW)
+                batch += watcher.take_arrived()
             for ref, value in zip(batch, await _get_batch(batch), strict=True):
                 for index in positions.pop(ref):
                     values[index] = value
