@@ -253,8 +253,8 @@ async def fetch(refs: Sequence[ray.ObjectRef[Any]]) -> list[Any]:
 
     Refs that are ready are fetched at once in batches; the others are watched
     and fetched in batches as Ray reports them ready *in this node's store*, so
-    that the fetch itself never waits for a transfer from another node. A checkpoint only when
-    something has to be waited for or fetched off the loop.
+    that the fetch itself never waits for a transfer from another node. A
+    checkpoint only when something has to be waited for or fetched off the loop.
 
     Cancellation: withdraws every registration and returns promptly (a chunk
     being deserialised in a worker thread is finished first).
