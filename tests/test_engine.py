@@ -21,7 +21,6 @@ from .helpers import Gates, Nested, crash, square
 pytestmark = pytest.mark.anyio
 
 
-
 def test_loops_in_several_threads_at_once(gate: Any) -> None:
     refs = [gate.value_after(i) for i in range(40)]
     results: dict[str, Any] = {}
@@ -156,3 +155,42 @@ async def test_cancelling_many_registrations_withdraws_them_all(gate: Any) -> No
     assert not scope.cancelled_caught
     assert _withdraw.wait_idle(10)
     assert _engine.live_registrations() == 0
+
+
+_DROP_AFTER_SHUTDOWN = textwrap.dedent(
+    """
+    import gc, sys, time
+    import anyio, ray
+    import ray_anyio
+
+    ray.init(log_to_driver=False)  # joins the session cluster (RAY_ADDRESS)
+
+    @ray.remote(num_cpus=0)
+    def block():
+        time.sleep(600)
+
+    async def main():
+        refs = [block.remote() for _ in range(3)]
+        _, remaining = await ray_anyio.wait(refs, timeout=0)
+        return remaining
+
+    remaining = anyio.run(main, backend=sys.argv[1])
+    ray.shutdown()
+    del remaining
+    gc.collect()
+    print("SURVIVED", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_state_dropped_after_shutdown_is_harmless(backend: str) -> None:
+    # Withdrawing a registration from a Ray that has shut down would end the
+    # process; the state of a ``remaining`` list outliving Ray must not try.
+    proc = subprocess.run(
+        [sys.executable, "-c", _DROP_AFTER_SHUTDOWN, backend],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "SURVIVED" in proc.stdout, proc.stdout + proc.stderr[-3000:]

@@ -23,8 +23,8 @@ from ray.exceptions import GetTimeoutError
 
 from ._shared_waiter import SHARED_WAITER
 from ._wakeup import current_waker
+from ._withdraw import current_session, withdraw
 from ._withdraw import pending as withdrawing
-from ._withdraw import withdraw
 
 #: Fetch batches up to this size on the loop thread; larger ones go to a worker
 #: thread so that deserialising them does not stall the loop.
@@ -88,6 +88,7 @@ class Watcher:
         self._poked = False
         self._event = anyio.Event()
         self._cancels: dict[ray.ObjectRef[Any], Callable[[], None]] = {}
+        self._session = current_session()
         with _open_watchers_lock:
             _open_watchers.add(self)
 
@@ -156,7 +157,7 @@ class Watcher:
         with _open_watchers_lock:
             _open_watchers.discard(self)
         cancels, self._cancels = self._cancels, {}
-        withdraw(cancels.values())
+        withdraw(cancels.values(), self._session)
         with self._lock:
             self._arrived = []
 

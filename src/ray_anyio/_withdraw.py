@@ -12,25 +12,49 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Collection
+from typing import Any
+
+import ray
 
 #: Up to this many registrations are withdrawn inline.
 INLINE_MAX = 512
 
 _lock = threading.Condition()
-_queue: deque[Collection[Callable[[], None]]] = deque()
+_queue: deque[tuple[Collection[Callable[[], None]], object]] = deque()
 _pending = 0
 _thread: threading.Thread | None = None
 
 
-def withdraw(cancels: Collection[Callable[[], None]]) -> None:
-    """Call every function in ``cancels``: now if few, soon on a thread if many."""
+def current_session() -> object:
+    """The Ray session that registrations made now belong to (None if none)."""
+    if not ray.is_initialized():
+        return None
+    worker: Any = ray._private.worker.global_worker
+    return getattr(worker, "core_worker", None)
+
+
+def _still_current(session: object) -> bool:
+    # Withdrawing from a Ray that has shut down (or been restarted) would call
+    # into a core worker that no longer exists: it ends the process.
+    return session is not None and current_session() is session
+
+
+def withdraw(cancels: Collection[Callable[[], None]], session: object) -> None:
+    """Call every function in ``cancels``: now if few, soon on a thread if many.
+
+    ``session`` is :func:`current_session` as it was when the registrations
+    were made; if Ray has shut down since, they died with it and nothing is
+    called.
+    """
     global _pending, _thread
+    if not _still_current(session):
+        return
     if len(cancels) <= INLINE_MAX:
         for cancel in cancels:
             cancel()
         return
     with _lock:
-        _queue.append(cancels)
+        _queue.append((cancels, session))
         _pending += len(cancels)
         if _thread is None:
             _thread = threading.Thread(
@@ -58,9 +82,10 @@ def _run() -> None:
             if not _queue:
                 _thread = None
                 return
-            cancels = _queue.popleft()
-        for cancel in cancels:
-            cancel()
+            cancels, session = _queue.popleft()
+        if _still_current(session):
+            for cancel in cancels:
+                cancel()
         with _lock:
             _pending -= len(cancels)
             if _pending == 0:
