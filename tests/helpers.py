@@ -199,32 +199,44 @@ class Tracker:
         }
 
 
-_trackers: list[ray.actor.ActorHandle] = []
+Handle = ray.actor.ActorHandle[Any]
+Ref = ray.ObjectRef[Any]
+
+_trackers: list[Handle] = []
 
 
-def tracker_actor() -> ray.actor.ActorHandle:
+def new_tracker() -> Handle:
+    """A ``Tracker`` of its own (for a test that kills it)."""
+    cls: Any = Tracker  # ray.remote hides .remote() from type checkers
+    handle: Handle = cls.remote()
+    return handle
+
+
+def tracker_actor() -> Handle:
     """The session's one ``Tracker``, created on first use and kept alive."""
     if not _trackers:
-        _trackers.append(Tracker.remote())
+        _trackers.append(new_tracker())
     return _trackers[0]
 
 
 class Track:
     """One key of the shared ``Tracker``, for one test."""
 
-    def __init__(self, actor: ray.actor.ActorHandle, key: str) -> None:
+    def __init__(self, actor: Handle, key: str) -> None:
         self.actor = actor
         self.key = key
 
     def sub(self, name: str) -> Track:
         return Track(self.actor, f"{self.key}/{name}")
 
-    def hold(self, value: Any) -> ray.ObjectRef:
+    def hold(self, value: Any) -> Ref:
         """A ref that becomes ``value`` once released (one token) or opened."""
-        return self.actor.hold.remote(self.key, value)
+        ref: Ref = self.actor.hold.remote(self.key, value)
+        return ref
 
-    def hold_then_fail(self, message: str) -> ray.ObjectRef:
-        return self.actor.hold_then_fail.remote(self.key, message)
+    def hold_then_fail(self, message: str) -> Ref:
+        ref: Ref = self.actor.hold_then_fail.remote(self.key, message)
+        return ref
 
     def release(self, n: int = 1) -> None:
         ray.get(self.actor.release.remote(self.key, n))
@@ -232,20 +244,22 @@ class Track:
     def open(self) -> None:
         ray.get(self.actor.open.remote(self.key))
 
-    def wait_for(self, *, running: int, started: int = 0) -> ray.ObjectRef:
+    def wait_for(self, *, running: int, started: int = 0) -> Ref:
         """A ref ready once at least ``running`` run and ``started`` started."""
-        return self.actor.wait_for.remote(self.key, running, started)
+        ref: Ref = self.actor.wait_for.remote(self.key, running, started)
+        return ref
 
-    def wait_idle(self) -> ray.ObjectRef:
+    def wait_idle(self) -> Ref:
         """A ref ready once nothing runs under this key."""
-        return self.actor.wait_idle.remote(self.key)
+        ref: Ref = self.actor.wait_idle.remote(self.key)
+        return ref
 
     def stats(self) -> dict[str, int]:
         return dict(ray.get(self.actor.stats.remote(self.key)))
 
 
 @ray.remote(max_retries=0)
-def spin(tracker: ray.actor.ActorHandle, key: str) -> None:
+def spin(tracker: Handle, key: str) -> None:
     """Run (interruptibly: short sleeps) until cancelled; at most 30 s."""
     token = ray.get_runtime_context().get_task_id()
     try:
@@ -260,7 +274,7 @@ def spin(tracker: ray.actor.ActorHandle, key: str) -> None:
 
 
 @ray.remote(max_retries=0)
-def stubborn(tracker: ray.actor.ActorHandle, key: str) -> None:
+def stubborn(tracker: Handle, key: str) -> None:
     """Block in one C call (only a forced cancel stops it); at most 30 s."""
     ray.get(tracker.enter.remote(key, ray.get_runtime_context().get_task_id()))
     time.sleep(30)
@@ -276,7 +290,7 @@ def count_to(n: int, fail_at: int = -1) -> Any:
 
 
 @ray.remote(max_retries=0)
-def count_with_gate(tracker: ray.actor.ActorHandle, key: str, n: int) -> Any:
+def count_with_gate(tracker: Handle, key: str, n: int) -> Any:
     """Yields 0, then each further item once ``key`` releases a token."""
     for i in range(n):
         if i:
@@ -285,12 +299,13 @@ def count_with_gate(tracker: ray.actor.ActorHandle, key: str, n: int) -> Any:
 
 
 @ray.remote(max_retries=0)
-def count_then_spin(tracker: ray.actor.ActorHandle, key: str, n: int) -> Any:
+def count_then_spin(tracker: Handle, key: str, n: int) -> Any:
     """Yields 0..n-1, then runs (interruptibly) until cancelled; at most 30 s."""
     token = ray.get_runtime_context().get_task_id()
     try:
         tracker.enter.remote(key, token)  # not waited for, as in spin
-        yield from range(n)
+        for i in range(n):  # noqa: UP028 - Ray calls .send(); a range has none
+            yield i
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             time.sleep(0.01)

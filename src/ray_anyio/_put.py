@@ -1,0 +1,62 @@
+"""``put``: ``ray.put`` without stalling the event loop on large values."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import anyio.lowlevel
+import anyio.to_thread
+import ray
+
+T = TypeVar("T")
+
+#: Values known to be at most this many bytes are put on the loop thread. A
+#: ``ray.put`` has a fixed cost (a round trip to the object store) that a thread
+#: hop would only add to; copying a megabyte costs less than that cost, copying
+#: and pickling more starts to hold the loop for milliseconds.
+INLINE_PUT_MAX = 1 << 20
+
+
+async def put(value: T) -> ray.ObjectRef[T]:
+    """Store ``value`` in the object store and return its ref, like ``ray.put``.
+
+    Values whose size is known without serialising them and is at most
+    ``INLINE_PUT_MAX`` bytes (numbers, ``None``, ``str``/``bytes``/``bytearray``,
+    anything with an integer ``nbytes`` such as a memoryview or a NumPy
+    array) are put on the loop thread; everything else is serialised and
+    stored in a worker thread (``anyio.to_thread``), so the loop keeps running.
+
+    This is a checkpoint. Cancellation: if it arrives while a value is being
+    stored in a worker thread, ``put`` waits for that to finish, drops the ref
+    (so the object is freed) and lets the cancellation propagate.
+
+    Raises:
+        TypeError: ``value`` is an ObjectRef, or cannot be serialised (as
+            ``ray.put`` raises).
+
+    Example::
+
+        ref = await ray_anyio.put(big_array)
+        result = await ray_anyio.get(process.remote(ref))
+    """
+    size = _known_size(value)
+    if size is not None and size <= INLINE_PUT_MAX:
+        await anyio.lowlevel.checkpoint()
+        return ray.put(value)
+    return await anyio.to_thread.run_sync(ray.put, value)
+
+
+def _known_size(value: Any) -> int | None:
+    """Bytes ``value`` occupies when that is known cheaply, else None."""
+    if value is None or isinstance(value, (bool, float, complex)):
+        return 0
+    if isinstance(value, int):
+        return value.bit_length() // 8
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    if isinstance(value, str):
+        return 4 * len(value)  # the most a code point can take in UTF-8
+    nbytes = getattr(value, "nbytes", None)
+    if isinstance(nbytes, int) and not isinstance(nbytes, bool):
+        return nbytes
+    return None

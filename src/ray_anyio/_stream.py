@@ -1,0 +1,152 @@
+"""``stream``: iterate over a streaming generator task on any AnyIO backend.
+
+Ray's ``ObjectRefGenerator.__anext__`` only works on asyncio. Here the next
+item is taken with the non-blocking ``_next_sync(timeout_s=0)``; when it is not
+there yet, the engine watches the ref the stream will produce next (or, once
+the stream has ended, the generator's completion ref) and the loop sleeps until
+Ray reports it. No thread per generator, no polling.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import anyio.lowlevel
+import ray
+
+from ._engine import Watcher, fetch_one
+
+
+def stream(gen: Any, *, values: bool = False) -> Stream:
+    """Iterate over the items of a streaming generator task as they are produced.
+
+    ``gen`` is the ``ObjectRefGenerator`` returned by ``.remote()`` of a generator
+    task or actor method (``num_returns="streaming"``, the default for
+    generators in Ray 2.60). ``async for ref in stream(gen)`` yields each item's
+    ObjectRef as soon as Ray has it; with ``values=True`` it yields the values,
+    each fetched as :func:`get` would.
+
+    Errors: an exception raised by the generator, or a system failure (dead
+    worker or actor, cancellation), is reported by Ray as one more item whose
+    ref holds the error. With ``values=True`` it is raised at that item; with
+    refs it is raised wherever that ref is fetched. The iteration ends after it.
+
+    Cancellation: each step is a checkpoint; cancelling a step leaves the
+    stream usable and loses no item.
+
+    Early exit: ``break`` out of a plain ``async for`` leaves the generator task
+    running, exactly as breaking out of Ray's own iteration does. To stop it,
+    use the stream as an async context manager, or call :meth:`Stream.aclose`:
+    if the generator has not finished, ``ray.cancel`` is called on its task
+    (``force=False``)::
+
+        async with ray_anyio.stream(gen.remote(), values=True) as items:
+            async for value in items:
+                if value is None:
+                    break  # the generator task is cancelled here
+
+    A generator started with ``TaskScope.remote`` is also owned by its scope.
+
+    Raises:
+        TypeError: ``gen`` is not an ``ObjectRefGenerator``, or ``values`` is not
+            a bool.
+    """
+    if not isinstance(gen, ray.ObjectRefGenerator):
+        hint = ""
+        if isinstance(gen, ray.ObjectRef):
+            hint = (
+                "; an ObjectRef is not a stream (a num_returns='dynamic' task "
+                "returns one: use get() on it)"
+            )
+        raise TypeError(
+            "gen must be the ObjectRefGenerator returned by a generator task's "
+            f".remote(), got {type(gen).__name__}{hint}"
+        )
+    if not isinstance(values, bool):
+        raise TypeError(f"values must be a bool, got {type(values).__name__}")
+    return Stream(gen, values)
+
+
+class Stream:
+    """The async iterator (and context manager) returned by :func:`stream`."""
+
+    def __init__(self, gen: Any, values: bool) -> None:
+        self._gen = gen
+        self._values = values
+        self._taken: ray.ObjectRef[Any] | None = None  # read, value not fetched
+        self._ended = False
+
+    def __aiter__(self) -> Stream:
+        return self
+
+    async def __anext__(self) -> Any:
+        """The next item's ref (or value); see :func:`stream`.
+
+        Raises:
+            StopAsyncIteration: the generator has finished and every item has
+                been read, or the stream was closed.
+            Exception: with ``values=True``, the error of a failed item.
+        """
+        await anyio.lowlevel.checkpoint()
+        if self._taken is None:
+            if self._ended:
+                raise StopAsyncIteration
+            ref = await self._next_ref()
+            if not self._values:
+                return ref
+            self._taken = ref
+        try:
+            value = await fetch_one(self._taken)
+        except Exception:
+            self._taken = None
+            raise
+        self._taken = None
+        return value
+
+    async def aclose(self) -> None:
+        """End the iteration; cancel the generator task if it has not finished.
+
+        Not a checkpoint. Does not wait for the task to stop: Ray reports the
+        cancellation as the error of the generator's last item.
+        """
+        self._taken = None
+        if not self._ended:
+            self._ended = True
+            ray.cancel(self._gen, force=False)
+
+    async def __aenter__(self) -> Stream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _next_ref(self) -> ray.ObjectRef[Any]:
+        gen = self._gen
+        while True:
+            try:
+                ref: ray.ObjectRef[Any] = gen._next_sync(timeout_s=0)
+            except StopIteration:
+                self._ended = True
+                raise StopAsyncIteration from None
+            if not ref.is_nil():
+                return ref
+            # Not there yet: the next position of the stream is a ref that
+            # becomes ready with the next item (or the end-of-stream marker);
+            # after the end only the task's completion ref is left to wait for.
+            if gen._stream_exhausted():
+                await _until_ready(gen.completed())
+            else:
+                await _until_ready(gen._get_next_ref_n(1)[0])
+
+
+async def _until_ready(ref: ray.ObjectRef[Any]) -> None:
+    with Watcher() as watcher:
+        watcher.watch((ref,))
+        while not await watcher.next_ready():
+            pass

@@ -1,0 +1,285 @@
+"""``as_completed``: completion order, batching, errors, timeouts, early exit."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pytest
+import ray
+from ray.exceptions import GetTimeoutError
+
+import ray_anyio
+from ray_anyio import _as_completed, _engine
+
+from .helpers import Track, fail, new_tracker, sleep_then, square, tracker_actor
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_registered() -> Iterator[None]:
+    yield
+    assert _engine.live_registrations() == 0
+
+
+@pytest.fixture(params=["on_ready", "ray_wait"])
+def engine_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test through Ray's readiness hook and through the public fallback."""
+    if request.param == "ray_wait":
+        monkeypatch.setattr(_engine, "USE_ON_READY", False)
+    return str(request.param)
+
+
+@pytest.fixture
+def track(request: pytest.FixtureRequest) -> Iterator[Track]:
+    t = Track(tracker_actor(), request.node.nodeid)
+    yield t
+    for name in ("", "a", "b", "c"):
+        (t.sub(name) if name else t).open()
+
+
+async def test_yields_in_completion_order(track: Track, engine_path: str) -> None:
+    a, b, c = track.sub("a"), track.sub("b"), track.sub("c")
+    items = [a.hold("a"), b.hold("b"), c.hold("c")]
+    seen = []
+    async with ray_anyio.as_completed(items) as results:
+        for held in (c, a, b):
+            held.release()
+            seen.append(await results.__anext__())
+        with pytest.raises(StopAsyncIteration):
+            await results.__anext__()
+    assert seen == [(2, "c"), (0, "a"), (1, "b")]
+
+
+async def test_finished_refs_come_first_in_input_order(track: Track) -> None:
+    items = [track.hold("late"), ray.put("x"), ray.put("y")]
+    seen = []
+    async with ray_anyio.as_completed(items) as results:
+        async for index, value in results:
+            seen.append((index, value))
+            if len(seen) == 2:
+                track.release()
+    assert seen == [(1, "x"), (2, "y"), (0, "late")]
+
+
+async def test_refs_finished_on_entry_are_fetched_in_one_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+    real_fetch = _engine.fetch
+
+    async def counting_fetch(refs: Any) -> list[Any]:
+        calls.append(len(refs))
+        return await real_fetch(refs)
+
+    monkeypatch.setattr(_as_completed, "fetch", counting_fetch)
+    refs = [ray.put(i) for i in range(5)]
+    async with ray_anyio.as_completed(refs) as results:
+        assert [pair async for pair in results] == [(i, i) for i in range(5)]
+    assert calls == [5]
+
+
+async def test_refs_ready_together_are_fetched_together(
+    track: Track, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real_fetch = _engine.fetch
+
+    async def counting_fetch(refs: Any) -> list[Any]:
+        calls.append(len(refs))
+        return await real_fetch(refs)
+
+    monkeypatch.setattr(_as_completed, "fetch", counting_fetch)
+    refs = [track.hold(i) for i in range(6)]
+    async with ray_anyio.as_completed(refs) as results:
+        track.open()
+        await ray_anyio.wait(refs, num_returns=6, fetch_local=False)
+        assert sorted([pair async for pair in results]) == [(i, i) for i in range(6)]
+    assert sum(calls) == 6
+    assert len(calls) <= 2  # generous: Ray reports the six at almost one time
+
+
+async def test_values_from_another_node(engine_path: str) -> None:
+    payload = b"y" * 300_000  # large enough to live in the other node's store
+    remote = sleep_then.options(resources={"remote": 1})
+    refs = [remote.remote(0.05, payload), ray.put(b"local")]
+    async with ray_anyio.as_completed(refs) as results:
+        seen = dict([pair async for pair in results])
+    assert seen == {0: payload, 1: b"local"}
+    assert ray.wait(refs[:1], timeout=0, fetch_local=True)[0] == refs[:1]
+
+
+async def test_duplicate_refs_fill_every_position() -> None:
+    ref = square.remote(3)
+    async with ray_anyio.as_completed([ref, ref]) as results:
+        assert sorted([pair async for pair in results]) == [(0, 9), (1, 9)]
+
+
+async def test_awaitables_and_chains(track: Track, engine_path: str) -> None:
+    async def plain() -> str:
+        await anyio.sleep(0)
+        return "plain"
+
+    async def to_ref() -> ray.ObjectRef[Any]:
+        await anyio.sleep(0)
+        return track.hold("chained")
+
+    async def chain_of_chain() -> Any:
+        return to_ref()
+
+    seen = []
+    async with ray_anyio.as_completed([plain(), chain_of_chain()]) as results:
+        async for index, value in results:
+            seen.append((index, value))
+            track.release()
+    assert seen == [(0, "plain"), (1, "chained")]
+
+
+async def test_task_error_raised_where_reached(track: Track) -> None:
+    failing = track.sub("a").hold_then_fail("boom")
+    items = [ray.put(0), failing, track.hold("never")]
+    async with ray_anyio.as_completed(items) as results:
+        assert await results.__anext__() == (0, 0)
+        track.sub("a").release()
+        with pytest.raises(ValueError, match="boom"):
+            await results.__anext__()
+    with pytest.raises(ray.exceptions.GetTimeoutError):
+        ray.get(items[2], timeout=0)  # as_completed does not cancel tasks
+
+
+async def test_failure_in_a_batch_stays_at_its_position() -> None:
+    ok, bad = square.remote(2), fail.remote("bad one")
+    await ray_anyio.wait([ok, bad], num_returns=2)
+    async with ray_anyio.as_completed([ok, bad, ok]) as results:
+        assert await results.__anext__() == (0, 4)
+        assert await results.__anext__() == (2, 4)
+        with pytest.raises(ValueError, match="bad one"):
+            await results.__anext__()
+
+
+async def test_awaitable_error_raised_where_reached() -> None:
+    async def broken() -> ray.ObjectRef[Any]:
+        await anyio.sleep(0)
+        raise KeyError("awaitable failed")
+
+    async with ray_anyio.as_completed([ray.put(1), broken()]) as results:
+        assert await results.__anext__() == (0, 1)
+        with pytest.raises(KeyError, match="awaitable failed"):
+            await results.__anext__()
+
+
+async def test_with_refs_yields_refs_and_does_not_raise(track: Track) -> None:
+    bad = fail.remote("not raised")
+    held = track.hold(1)
+    seen = []
+    async with ray_anyio.as_completed([bad, held], with_refs=True) as results:
+        async for index, ref in results:
+            seen.append((index, ref))
+            track.release()
+    assert seen == [(0, bad), (1, held)]
+    assert ray.get(held) == 1
+
+
+async def test_timeout_raises_after_what_is_ready(track: Track) -> None:
+    items = [ray.put(0), track.hold(1)]
+    async with ray_anyio.as_completed(items, timeout=0.2) as results:
+        assert await results.__anext__() == (0, 0)
+        with pytest.raises(TimeoutError):
+            await results.__anext__()
+        with pytest.raises(GetTimeoutError):
+            await results.__anext__()
+
+
+async def test_break_cancels_awaitables(track: Track) -> None:
+    cancelled = anyio.Event()
+
+    async def forever() -> ray.ObjectRef[Any]:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cancelled.set()
+        raise AssertionError("unreachable")
+
+    async with ray_anyio.as_completed([ray.put(1), forever(), track.hold(2)]) as it:
+        async for pair in it:
+            assert pair == (0, 1)
+            break
+    assert cancelled.is_set()
+
+
+async def test_outer_cancellation_leaves_nothing(track: Track) -> None:
+    refs = [track.hold(i) for i in range(5)]
+    with anyio.CancelScope() as outer:
+        async with ray_anyio.as_completed(refs) as results:
+            await ray_anyio.get(track.wait_for(running=5))
+            outer.cancel()
+            await results.__anext__()
+    assert outer.cancelled_caught
+    assert _engine.live_registrations() == 0
+
+
+async def test_cancelled_step_loses_nothing(track: Track, engine_path: str) -> None:
+    refs = [track.hold(i) for i in range(3)]
+    async with ray_anyio.as_completed(refs) as results:
+        with anyio.move_on_after(0.05) as step:
+            await results.__anext__()
+        assert step.cancelled_caught
+        track.open()
+        assert sorted([pair async for pair in results]) == [(0, 0), (1, 1), (2, 2)]
+
+
+async def test_dead_actor_raises() -> None:
+    doomed = new_tracker()
+    ref = doomed.hold.remote("never opened", 1)
+    async with ray_anyio.as_completed([ref]) as results:
+        ray.kill(doomed)
+        with pytest.raises(ray.exceptions.RayActorError):
+            await results.__anext__()
+
+
+async def test_empty_items() -> None:
+    async with ray_anyio.as_completed([]) as results:
+        assert [pair async for pair in results] == []
+
+
+async def test_iterator_only_inside_its_block() -> None:
+    it = ray_anyio.as_completed([ray.put(1)])
+    with pytest.raises(RuntimeError, match="inside"):
+        await it.__anext__()
+    async with it:
+        pass
+    with pytest.raises(RuntimeError, match="inside"):
+        await it.__anext__()
+    with pytest.raises(RuntimeError, match="once"):
+        async with it:
+            pass
+
+
+@pytest.mark.parametrize("items", [{1, 2}, "abc", None, iter([])])
+async def test_items_not_a_list(items: Any) -> None:
+    with pytest.raises(TypeError, match="items must be a list or tuple"):
+        ray_anyio.as_completed(items)
+
+
+async def test_single_ref_gets_a_hint() -> None:
+    with pytest.raises(TypeError, match=r"as_completed\(\[ref\]\)"):
+        ray_anyio.as_completed(ray.put(1))  # type: ignore[arg-type]
+
+
+async def test_item_of_wrong_type() -> None:
+    with pytest.raises(TypeError, match=r"items\[1\] must be an ObjectRef"):
+        ray_anyio.as_completed([ray.put(1), 3])
+
+
+@pytest.mark.parametrize("timeout", [-1, math.nan])
+async def test_bad_timeout(timeout: float) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        ray_anyio.as_completed([ray.put(1)], timeout=timeout)
+
+
+async def test_bad_with_refs() -> None:
+    with pytest.raises(TypeError, match="with_refs"):
+        ray_anyio.as_completed([ray.put(1)], with_refs=1)  # type: ignore[arg-type]

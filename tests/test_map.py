@@ -1,0 +1,252 @@
+"""``map``: bounded in-flight tasks, order, errors, early exit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import pytest
+import ray
+from ray.exceptions import TaskCancelledError
+
+import ray_anyio
+from ray_anyio import _engine
+
+from .helpers import Track, fail, spin, square, tracker_actor
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_registered() -> Iterator[None]:
+    yield
+    assert _engine.live_registrations() == 0
+
+
+@pytest.fixture(params=["on_ready", "ray_wait"])
+def engine_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test through Ray's readiness hook and through the public fallback."""
+    if request.param == "ray_wait":
+        monkeypatch.setattr(_engine, "USE_ON_READY", False)
+    return str(request.param)
+
+
+@pytest.fixture
+def track(request: pytest.FixtureRequest) -> Iterator[Track]:
+    t = Track(tracker_actor(), request.node.nodeid)
+    yield t
+    t.open()
+
+
+async def test_remote_function_in_input_order() -> None:
+    async with ray_anyio.map(square, range(10)) as results:
+        assert [value async for value in results] == [x * x for x in range(10)]
+
+
+async def test_at_most_max_in_flight_and_refilled_one_by_one(
+    track: Track, engine_path: str
+) -> None:
+    inputs = [(track.key, i) for i in range(9)]
+    seen = []
+    async with ray_anyio.map(
+        track.actor.take, inputs, max_in_flight=3, ordered=False
+    ) as results:
+        await ray_anyio.get(track.wait_for(running=3))
+        for started in range(4, 10):
+            track.release()  # one task finishes: exactly one more starts
+            seen.append(await results.__anext__())
+            await ray_anyio.get(track.wait_for(running=3, started=started))
+            assert track.stats() == {"running": 3, "started": started, "peak": 3}
+        track.release(3)
+        seen.extend([value async for value in results])
+    assert sorted(seen) == list(range(9))
+    assert track.stats()["peak"] == 3
+
+
+async def test_finished_results_wait_for_a_slow_consumer(track: Track) -> None:
+    track.open()
+    inputs = [(track.key, i) for i in range(10)]
+    async with ray_anyio.map(track.actor.take, inputs, max_in_flight=2) as results:
+        await ray_anyio.get(track.wait_for(running=0, started=4))
+        await ray_anyio.get(track.wait_idle())
+        await anyio.sleep(0.2)  # room for a fifth start, which must not come
+        assert track.stats()["started"] == 4  # 2 * max_in_flight not yet yielded
+        assert [value async for value in results] == list(range(10))
+
+
+async def test_a_slow_task_does_not_hold_back_the_others(
+    track: Track, engine_path: str
+) -> None:
+    slow = track.sub("slow")
+
+    def start(x: int) -> ray.ObjectRef[Any]:
+        if x == 0:
+            return slow.hold(0)
+        return square.remote(x)
+
+    seen = []
+    async with ray_anyio.map(start, range(8), max_in_flight=2, ordered=False) as it:
+        async for value in it:
+            seen.append(value)
+            if len(seen) == 7:
+                slow.open()
+    assert sorted(seen[:7]) == [x * x for x in range(1, 8)]  # before the slow one
+    assert seen[7] == 0
+
+
+async def test_ordered_waits_for_the_slow_head(track: Track) -> None:
+    slow = track.sub("slow")
+
+    def start(x: int) -> ray.ObjectRef[Any]:
+        return slow.hold(0) if x == 0 else square.remote(x)
+
+    async with ray_anyio.map(start, range(6), max_in_flight=2) as results:
+        async with anyio.create_task_group() as tg:
+
+            async def open_when_the_rest_is_done() -> None:
+                await ray_anyio.get(slow.wait_for(running=1))
+                slow.open()
+
+            tg.start_soon(open_when_the_rest_is_done)
+            assert [value async for value in results] == [x * x for x in range(6)]
+
+
+async def test_actor_method_options(track: Track) -> None:
+    track.open()
+    take = track.actor.take.options(name="mapped")
+    inputs = [(track.key, i) for i in range(5)]
+    async with ray_anyio.map(take, inputs, max_in_flight=2, ordered=False) as results:
+        assert sorted([v async for v in results]) == list(range(5))
+
+
+async def test_plain_callables_and_awaitables() -> None:
+    async def later(x: int) -> Any:
+        await anyio.sleep(0)
+        return square.remote(x) if x % 2 else x
+
+    async with ray_anyio.map(later, range(6), max_in_flight=2) as results:
+        assert [v async for v in results] == [0, 1, 2, 9, 4, 25]
+
+
+async def test_async_iterable_input() -> None:
+    async def numbers() -> AsyncIterator[int]:
+        for x in range(5):
+            await anyio.sleep(0)
+            yield x
+
+    async with ray_anyio.map(square, numbers(), ordered=False) as results:
+        assert sorted([v async for v in results]) == [x * x for x in range(5)]
+
+
+async def test_empty_input() -> None:
+    async with ray_anyio.map(square, []) as results:
+        assert [v async for v in results] == []
+
+
+async def test_task_error_at_its_item_cancels_the_rest(track: Track) -> None:
+    def start(x: int) -> ray.ObjectRef[Any]:
+        if x == 2:
+            return fail.remote("item 2")
+        if x < 2:
+            return square.remote(x)
+        return track.hold(x)
+
+    seen = []
+    with pytest.raises(ValueError, match="item 2"):
+        async with ray_anyio.map(start, range(5), max_in_flight=5) as results:
+            await ray_anyio.get(track.wait_for(running=2))
+            async for value in results:
+                seen.append(value)
+    assert seen == [0, 1]
+    assert track.stats()["running"] == 0
+
+
+async def test_break_cancels_outstanding_tasks(track: Track) -> None:
+    async with ray_anyio.map(
+        lambda x: spin.remote(track.actor, track.key) if x else square.remote(7),
+        range(3),
+        max_in_flight=3,
+    ) as results:
+        await ray_anyio.get(track.wait_for(running=2))
+        async for value in results:
+            assert value == 49
+            break
+    assert track.stats()["running"] == 0
+
+
+async def test_outer_cancellation_cancels_tasks(track: Track) -> None:
+    refs: list[ray.ObjectRef[Any]] = []
+
+    def start(x: int) -> ray.ObjectRef[Any]:
+        refs.append(track.hold(x))
+        return refs[-1]
+
+    with anyio.CancelScope() as outer:
+        async with ray_anyio.map(start, range(4), max_in_flight=4) as results:
+            await ray_anyio.get(track.wait_for(running=4))
+            outer.cancel()
+            await results.__anext__()
+    assert outer.cancelled_caught
+    assert track.stats()["running"] == 0
+    for ref in refs:
+        with pytest.raises(TaskCancelledError):
+            ray.get(ref, timeout=30)
+
+
+async def test_fn_errors_are_raised_in_order() -> None:
+    def start(x: int) -> Any:
+        if x == 3:
+            raise LookupError("no task for 3")
+        return square.remote(x)
+
+    seen = []
+    with pytest.raises(LookupError, match="no task for 3"):
+        async with ray_anyio.map(start, range(6)) as results:
+            async for value in results:
+                seen.append(value)
+    assert seen == [0, 1, 4]
+
+
+async def test_fn_must_return_a_ref_or_awaitable() -> None:
+    with pytest.raises(TypeError, match="fn returned int"):
+        async with ray_anyio.map(lambda x: x, range(3)) as results:
+            async for _ in results:
+                pass
+
+
+async def test_iterable_error_after_earlier_results() -> None:
+    def numbers() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise OSError("input broke")
+
+    seen = []
+    with pytest.raises(OSError, match="input broke"):
+        async with ray_anyio.map(square, numbers()) as results:
+            async for value in results:
+                seen.append(value)
+    assert seen == [1, 4]
+
+
+async def test_iterator_only_inside_its_block() -> None:
+    results = ray_anyio.map(square, range(2))
+    with pytest.raises(RuntimeError, match="inside"):
+        await results.__anext__()
+
+
+@pytest.mark.parametrize("max_in_flight", [0, -3])
+async def test_max_in_flight_at_least_one(max_in_flight: int) -> None:
+    with pytest.raises(ValueError, match="max_in_flight"):
+        ray_anyio.map(square, range(3), max_in_flight=max_in_flight)
+
+
+async def test_bad_arguments() -> None:
+    with pytest.raises(TypeError, match="max_in_flight"):
+        ray_anyio.map(square, range(3), max_in_flight=2.5)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="fn must be"):
+        ray_anyio.map(3, range(3))  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="iterable must be"):
+        ray_anyio.map(square, 5)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="ordered"):
+        ray_anyio.map(square, range(3), ordered=None)  # type: ignore[call-overload]

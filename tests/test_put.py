@@ -1,0 +1,108 @@
+"""``put``: ``ray.put`` inline for small values, off the loop for large ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pytest
+import ray
+
+import ray_anyio
+from ray_anyio import _engine, _put
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_registered() -> Iterator[None]:
+    yield
+    assert _engine.live_registrations() == 0
+
+
+@pytest.fixture
+def thread_calls(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Records what ``put`` hands to a worker thread."""
+    calls: list[Any] = []
+    real = anyio.to_thread.run_sync
+
+    async def recording(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", recording)
+    return calls
+
+
+class Sized:
+    """Anything that states its size the way NumPy arrays do."""
+
+    def __init__(self, nbytes: int) -> None:
+        self.nbytes = nbytes
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sized) and other.nbytes == self.nbytes
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize(
+    "value", [None, True, 7, 2.5, "text", b"bytes", bytearray(10), Sized(100)]
+)
+async def test_small_values_are_put_inline(value: Any, thread_calls: list[Any]) -> None:
+    ref = await ray_anyio.put(value)
+    assert isinstance(ref, ray.ObjectRef)
+    assert await ray_anyio.get(ref) == value
+    assert thread_calls == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"x" * (_put.INLINE_PUT_MAX + 1),
+        "y" * _put.INLINE_PUT_MAX,
+        Sized(_put.INLINE_PUT_MAX + 1),
+        {"unknown": "size"},
+        [1, 2, 3],
+    ],
+)
+async def test_large_or_unknown_values_go_to_a_thread(
+    value: Any, thread_calls: list[Any]
+) -> None:
+    ref = await ray_anyio.put(value)
+    assert await ray_anyio.get(ref) == value
+    assert len(thread_calls) == 1
+
+
+async def test_loop_runs_while_a_large_value_is_stored() -> None:
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.sleep(0)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(tick)
+        before = ticks
+        ref = await ray_anyio.put(b"z" * (64 << 20))
+        assert ticks - before > 10  # an inline put would allow one or two
+        tg.cancel_scope.cancel()
+    assert len(await ray_anyio.get(ref)) == 64 << 20
+
+
+async def test_cancelled_before_it_starts_puts_nothing(thread_calls: list[Any]) -> None:
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await ray_anyio.put(1)
+        raise AssertionError("put must be a checkpoint")
+    assert scope.cancelled_caught
+    assert thread_calls == []
+
+
+async def test_put_of_a_ref_is_refused() -> None:
+    with pytest.raises(TypeError):
+        await ray_anyio.put(ray.put(1))
