@@ -12,7 +12,7 @@ import ray
 from ray.exceptions import GetTimeoutError
 
 import ray_anyio
-from ray_anyio import _as_completed, _engine
+from ray_anyio import _engine
 
 from .helpers import Track, fail, new_tracker, sleep_then, square, tracker_actor
 
@@ -75,7 +75,7 @@ async def test_refs_finished_on_entry_are_fetched_in_one_batch(
         calls.append(len(refs))
         return await real_fetch(refs)
 
-    monkeypatch.setattr(_as_completed, "fetch", counting_fetch)
+    monkeypatch.setattr(_engine, "fetch", counting_fetch)
     refs = [ray.put(i) for i in range(5)]
     async with ray_anyio.as_completed(refs) as results:
         assert [pair async for pair in results] == [(i, i) for i in range(5)]
@@ -92,7 +92,7 @@ async def test_refs_ready_together_are_fetched_together(
         calls.append(len(refs))
         return await real_fetch(refs)
 
-    monkeypatch.setattr(_as_completed, "fetch", counting_fetch)
+    monkeypatch.setattr(_engine, "fetch", counting_fetch)
     refs = [track.hold(i) for i in range(6)]
     async with ray_anyio.as_completed(refs) as results:
         track.open()

@@ -20,44 +20,9 @@ import ray
 from anyio.abc import TaskGroup
 from ray.exceptions import GetTimeoutError
 
-from ._checks import check_timeout
-from ._engine import Watcher, fetch, fetch_one, split_ready
-from ._slots import is_awaitable, resolve_chain
-
-
-class Outcome:
-    """A value, or the exception that takes its place."""
-
-    __slots__ = ("error", "value")
-
-    def __init__(self, value: Any = None, error: Exception | None = None) -> None:
-        self.value = value
-        self.error = error
-
-    def unwrap(self) -> Any:
-        """Return the value or raise the error."""
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-
-async def fetch_outcomes(refs: Sequence[ray.ObjectRef[Any]]) -> list[Outcome]:
-    """Fetch the values of ``refs`` with the engine, keeping each failure apart.
-
-    One batched fetch when nothing failed; if something did, each ref is
-    fetched alone so that every failure stays at its own position.
-    """
-    try:
-        return [Outcome(value) for value in await fetch(refs)]
-    except Exception:
-        pass
-    outcomes = []
-    for ref in refs:
-        try:
-            outcomes.append(Outcome(await fetch_one(ref)))
-        except Exception as exc:
-            outcomes.append(Outcome(error=exc))
-    return outcomes
+from ._checks import check_items, check_timeout
+from ._engine import Outcome, Watcher, fetch_outcomes, split_ready
+from ._slots import resolve_chain
 
 
 def as_completed(
@@ -100,30 +65,11 @@ def as_completed(
         ValueError: ``timeout`` is negative or NaN.
         RuntimeError: the iterator is used outside its block.
     """
-    _check_items(items)
+    check_items(items, "as_completed")
     seconds = check_timeout(timeout)
     if not isinstance(with_refs, bool):
         raise TypeError(f"with_refs must be a bool, got {type(with_refs).__name__}")
     return AsCompleted(items, seconds, with_refs)
-
-
-def _check_items(items: object) -> None:
-    if isinstance(items, ray.ObjectRef):
-        raise TypeError(
-            "items must be a list or tuple of ObjectRefs or awaitables, got a single "
-            "ObjectRef; wrap it: as_completed([ref])"
-        )
-    if not isinstance(items, (list, tuple)):
-        raise TypeError(
-            "items must be a list or tuple of ObjectRefs or awaitables, got "
-            f"{type(items).__name__}"
-        )
-    for index, item in enumerate(items):
-        if not (isinstance(item, ray.ObjectRef) or is_awaitable(item)):
-            raise TypeError(
-                f"items[{index}] must be an ObjectRef or an awaitable, got "
-                f"{type(item).__name__}"
-            )
 
 
 class AsCompleted:

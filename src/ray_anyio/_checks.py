@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 from numbers import Real
 
+import ray
+
+from ._slots import is_awaitable
+
 
 def check_timeout(timeout: float | None, name: str = "timeout") -> float | None:
     """Return ``timeout`` as a float (or None) or raise naming the argument."""
@@ -29,3 +33,26 @@ def check_positive_int(value: int, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be at least 1, got {value}")
     return value
+
+
+def check_items(items: object, function: str) -> None:
+    """Check the ``items`` of ``wait``-like functions, naming the bad one.
+
+    ``function`` is the caller's name, used in the hint for a single ref.
+    """
+    if isinstance(items, ray.ObjectRef):
+        raise TypeError(
+            "items must be a list or tuple of ObjectRefs or awaitables, got a single "
+            f"ObjectRef; wrap it: {function}([ref])"
+        )
+    if not isinstance(items, (list, tuple)):
+        raise TypeError(
+            "items must be a list or tuple of ObjectRefs or awaitables, got "
+            f"{type(items).__name__}"
+        )
+    for index, item in enumerate(items):
+        if not (isinstance(item, ray.ObjectRef) or is_awaitable(item)):
+            raise TypeError(
+                f"items[{index}] must be an ObjectRef or an awaitable, got "
+                f"{type(item).__name__}"
+            )

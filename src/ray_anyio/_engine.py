@@ -142,11 +142,14 @@ class Watcher:
             ray.exceptions.RaySystemError: if Ray stopped the wait (for example
                 because Ray is shutting down).
         """
+        # Cancellation is only taken before a batch is taken or while nothing
+        # has arrived, so that a cancelled call never loses reported refs.
+        await anyio.lowlevel.checkpoint_if_cancelled()
         while True:
             batch = self.take_arrived()
             if batch or self._poked:
                 self._poked = False
-                await anyio.lowlevel.checkpoint()
+                await anyio.lowlevel.cancel_shielded_checkpoint()
                 return batch
             self._event = anyio.Event()
             await self._event.wait()
@@ -306,3 +309,39 @@ async def fetch_one(ref: ray.ObjectRef[Any]) -> Any:
         while not await watcher.next_ready():
             pass
     return (await _get_batch([ref]))[0]
+
+
+class Outcome:
+    """A value, or the exception that takes its place."""
+
+    __slots__ = ("error", "value")
+
+    def __init__(self, value: Any = None, error: Exception | None = None) -> None:
+        self.value = value
+        self.error = error
+
+    def unwrap(self) -> Any:
+        """Return the value or raise the error."""
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+async def fetch_outcomes(refs: Sequence[ray.ObjectRef[Any]]) -> list[Outcome]:
+    """Fetch the values of ``refs``, keeping each failure at its own position.
+
+    One batched fetch when nothing failed; if something did, each ref is
+    fetched alone so that every failure stays where it belongs (for iterators
+    that hand results out one by one).
+    """
+    try:
+        return [Outcome(value) for value in await fetch(refs)]
+    except Exception:
+        pass
+    outcomes = []
+    for ref in refs:
+        try:
+            outcomes.append(Outcome(await fetch_one(ref)))
+        except Exception as exc:
+            outcomes.append(Outcome(error=exc))
+    return outcomes

@@ -19,9 +19,8 @@ import anyio
 import anyio.lowlevel
 import ray
 
-from ._as_completed import Outcome, fetch_outcomes
 from ._checks import check_positive_int
-from ._engine import Watcher
+from ._engine import Outcome, Watcher, fetch_outcomes
 from ._scope import DEFAULT_CANCEL_TIMEOUT, RemoteCallable, TaskScope, is_remote
 from ._slots import is_awaitable, resolve_chain
 

@@ -9,9 +9,9 @@ import anyio
 import anyio.lowlevel
 import ray
 
-from ._checks import check_positive_int, check_timeout
+from ._checks import check_items, check_positive_int, check_timeout
 from ._group import FirstErrorGroup
-from ._slots import discard, is_awaitable, resolve_chain
+from ._slots import discard, resolve_chain
 from ._wait_state import Remaining, WaitState
 
 
@@ -65,7 +65,7 @@ async def wait(
         raise TypeError(f"fetch_local must be a bool, got {type(fetch_local).__name__}")
     state = items._state if isinstance(items, Remaining) else None
     if state is None or not state.matches(items, fetch_local):
-        _check_items(items)
+        check_items(items, "wait")
     check_positive_int(num_returns, "num_returns")
     if not items:
         await anyio.lowlevel.checkpoint()
@@ -79,25 +79,6 @@ async def wait(
     if state is not None and state.matches(items, fetch_local):
         return await _wait_again(state, num_returns, seconds)
     return await _wait_new(items, num_returns, seconds, fetch_local)
-
-
-def _check_items(items: object) -> None:
-    if isinstance(items, ray.ObjectRef):
-        raise TypeError(
-            "items must be a list or tuple of ObjectRefs or awaitables, got a single "
-            "ObjectRef; wrap it: wait([ref])"
-        )
-    if not isinstance(items, (list, tuple)):
-        raise TypeError(
-            f"items must be a list or tuple of ObjectRefs or awaitables, got "
-            f"{type(items).__name__}"
-        )
-    for index, item in enumerate(items):
-        if not (isinstance(item, ray.ObjectRef) or is_awaitable(item)):
-            raise TypeError(
-                f"items[{index}] must be an ObjectRef or an awaitable, got "
-                f"{type(item).__name__}"
-            )
 
 
 async def _wait_new(
