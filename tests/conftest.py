@@ -17,7 +17,7 @@ from ray.cluster_utils import Cluster
 
 from ray_anyio import _engine, _withdraw
 
-from .helpers import Gates, square
+from .helpers import Gates, Track, square, tracker_actor
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
@@ -51,6 +51,22 @@ def nothing_left_registered() -> Iterator[None]:
     gc.collect()  # a ``remaining`` list in a reference cycle holds its state
     assert _withdraw.wait_idle(10)
     assert _engine.live_registrations() == 0
+
+
+@pytest.fixture(params=["on_ready", "ray_wait"])
+def engine_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test through Ray's readiness hook and through the public fallback."""
+    if request.param == "ray_wait":
+        monkeypatch.setattr(_engine, "USE_ON_READY", False)
+    return str(request.param)
+
+
+@pytest.fixture
+def track(request: pytest.FixtureRequest) -> Iterator[Track]:
+    """One key of the session's ``Tracker`` actor, opened when the test ends."""
+    t = Track(tracker_actor(), request.node.nodeid)
+    yield t
+    t.open()
 
 
 @pytest.fixture(scope="session")

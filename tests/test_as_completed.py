@@ -19,20 +19,6 @@ from .helpers import Track, fail, new_tracker, sleep_then, square, tracker_actor
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
 
-@pytest.fixture(autouse=True)
-def nothing_left_registered() -> Iterator[None]:
-    yield
-    assert _engine.live_registrations() == 0
-
-
-@pytest.fixture(params=["on_ready", "ray_wait"])
-def engine_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test through Ray's readiness hook and through the public fallback."""
-    if request.param == "ray_wait":
-        monkeypatch.setattr(_engine, "USE_ON_READY", False)
-    return str(request.param)
-
-
 @pytest.fixture
 def track(request: pytest.FixtureRequest) -> Iterator[Track]:
     t = Track(tracker_actor(), request.node.nodeid)

@@ -11,32 +11,10 @@ import ray
 from ray.exceptions import TaskCancelledError
 
 import ray_anyio
-from ray_anyio import _engine
 
-from .helpers import Track, fail, spin, square, tracker_actor
+from .helpers import Track, fail, spin, square
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
-
-
-@pytest.fixture(autouse=True)
-def nothing_left_registered() -> Iterator[None]:
-    yield
-    assert _engine.live_registrations() == 0
-
-
-@pytest.fixture(params=["on_ready", "ray_wait"])
-def engine_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test through Ray's readiness hook and through the public fallback."""
-    if request.param == "ray_wait":
-        monkeypatch.setattr(_engine, "USE_ON_READY", False)
-    return str(request.param)
-
-
-@pytest.fixture
-def track(request: pytest.FixtureRequest) -> Iterator[Track]:
-    t = Track(tracker_actor(), request.node.nodeid)
-    yield t
-    t.open()
 
 
 async def test_remote_function_in_input_order() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -11,15 +11,9 @@ import pytest
 import ray
 
 import ray_anyio
-from ray_anyio import _engine, _put
+from ray_anyio import _put
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
-
-
-@pytest.fixture(autouse=True)
-def nothing_left_registered() -> Iterator[None]:
-    yield
-    assert _engine.live_registrations() == 0
 
 
 @pytest.fixture

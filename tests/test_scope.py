@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -12,7 +11,6 @@ import ray
 from ray.exceptions import RayActorError, TaskCancelledError
 
 import ray_anyio
-from ray_anyio import _engine
 
 from .helpers import (
     Track,
@@ -24,23 +22,9 @@ from .helpers import (
     spin,
     square,
     stubborn,
-    tracker_actor,
 )
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
-
-
-@pytest.fixture(autouse=True)
-def nothing_left_registered() -> Iterator[None]:
-    yield
-    assert _engine.live_registrations() == 0
-
-
-@pytest.fixture
-def track(request: pytest.FixtureRequest) -> Iterator[Track]:
-    t = Track(tracker_actor(), request.node.nodeid)
-    yield t
-    t.open()
 
 
 def assert_cancelled(ref: ray.ObjectRef[Any]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -19,31 +18,9 @@ from .helpers import (
     count_to,
     count_with_gate,
     new_tracker,
-    tracker_actor,
 )
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
-
-
-@pytest.fixture(autouse=True)
-def nothing_left_registered() -> Iterator[None]:
-    yield
-    assert _engine.live_registrations() == 0
-
-
-@pytest.fixture(params=["on_ready", "ray_wait"])
-def engine_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test through Ray's readiness hook and through the public fallback."""
-    if request.param == "ray_wait":
-        monkeypatch.setattr(_engine, "USE_ON_READY", False)
-    return str(request.param)
-
-
-@pytest.fixture
-def track(request: pytest.FixtureRequest) -> Iterator[Track]:
-    t = Track(tracker_actor(), request.node.nodeid)
-    yield t
-    t.open()
 
 
 async def test_values() -> None:

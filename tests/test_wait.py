@@ -18,15 +18,6 @@ from .helpers import fail, sleep_then, square
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["on_ready", "ray_wait"])
-def engine_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test through Ray's readiness hook and through the public fallback."""
-    if request.param == "ray_wait":
-        monkeypatch.setattr(_engine, "USE_ON_READY", False)
-    return str(request.param)
-
-
-
 async def test_ready_subset_in_input_order(gate: Any, engine_path: str) -> None:
     a, b = ray.put("a"), gate.value_after("b")
     c = ray.put("c")
