@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +21,13 @@ from ray_anyio import _engine, _withdraw
 from .helpers import Gates, Track, square, tracker_actor
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+# A shell without job control (CI, a background job) starts commands with SIGINT
+# ignored, and Ray's processes inherit that from this one. ray.cancel() without
+# force interrupts a running task through SIGINT, so it would do nothing and the
+# cancellation tests would wait in vain: restore the default before Ray starts.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(params=["asyncio", "trio"])
