@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ from typing import Any
 import anyio
 import pytest
 import ray
+from ray.cluster_utils import Cluster
 from ray.exceptions import RayActorError, WorkerCrashedError
 
 import ray_anyio
@@ -104,13 +106,18 @@ async def test_burst_is_reported_in_batches(gate: Any) -> None:
     assert len(batches) < 200
 
 
+def _driver_env(cluster: Cluster) -> dict[str, str]:
+    """Environment for a second driver that joins the session's cluster."""
+    return {**os.environ, "RAY_ADDRESS": cluster.address}
+
+
 _SHUTDOWN_SCRIPT = textwrap.dedent(
     """
     import sys, threading, time
     import anyio, ray
     import ray_anyio
 
-    ray.init(log_to_driver=False)  # joins the session cluster (RAY_ADDRESS)
+    ray.init(log_to_driver=False)  # joins the session cluster (RAY_ADDRESS, set by the test)
 
     @ray.remote(num_cpus=0)
     def block():
@@ -133,13 +140,16 @@ _SHUTDOWN_SCRIPT = textwrap.dedent(
 
 @pytest.mark.parametrize("call", ["get(ref)", "wait([ref])"])
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_shutdown_while_waiting_raises(backend: str, call: str) -> None:
+def test_shutdown_while_waiting_raises(
+    backend: str, call: str, ray_cluster: Cluster
+) -> None:
     script = _SHUTDOWN_SCRIPT.replace("{call}", call)
     proc = subprocess.run(
         [sys.executable, "-c", script, backend],
         capture_output=True,
         text=True,
         timeout=120,
+        env=_driver_env(ray_cluster),
     )
     assert "RAISED RaySystemError" in proc.stdout, proc.stdout + proc.stderr[-3000:]
 
@@ -163,7 +173,7 @@ _DROP_AFTER_SHUTDOWN = textwrap.dedent(
     import anyio, ray
     import ray_anyio
 
-    ray.init(log_to_driver=False)  # joins the session cluster (RAY_ADDRESS)
+    ray.init(log_to_driver=False)  # joins the session cluster (RAY_ADDRESS, set by the test)
 
     @ray.remote(num_cpus=0)
     def block():
@@ -184,7 +194,9 @@ _DROP_AFTER_SHUTDOWN = textwrap.dedent(
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_state_dropped_after_shutdown_is_harmless(backend: str) -> None:
+def test_state_dropped_after_shutdown_is_harmless(
+    backend: str, ray_cluster: Cluster
+) -> None:
     # Withdrawing a registration from a Ray that has shut down would end the
     # process; the state of a ``remaining`` list outliving Ray must not try.
     proc = subprocess.run(
@@ -192,5 +204,6 @@ def test_state_dropped_after_shutdown_is_harmless(backend: str) -> None:
         capture_output=True,
         text=True,
         timeout=120,
+        env=_driver_env(ray_cluster),
     )
     assert "SURVIVED" in proc.stdout, proc.stdout + proc.stderr[-3000:]
