@@ -117,7 +117,7 @@ _SHUTDOWN_SCRIPT = textwrap.dedent(
     import anyio, ray
     import ray_anyio
 
-    ray.init(log_to_driver=False)  # joins the session cluster (RAY_ADDRESS, set by the test)
+    ray.init(log_to_driver=False)  # joins the cluster in RAY_ADDRESS
 
     @ray.remote(num_cpus=0)
     def block():
@@ -173,7 +173,7 @@ _DROP_AFTER_SHUTDOWN = textwrap.dedent(
     import anyio, ray
     import ray_anyio
 
-    ray.init(log_to_driver=False)  # joins the session cluster (RAY_ADDRESS, set by the test)
+    ray.init(log_to_driver=False)  # joins the cluster in RAY_ADDRESS
 
     @ray.remote(num_cpus=0)
     def block():
