@@ -11,6 +11,7 @@ import gc
 import os
 import signal
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import ray
@@ -18,7 +19,7 @@ from ray.cluster_utils import Cluster
 
 from ray_anyio import _engine, _withdraw
 
-from .helpers import Gates, Track, square, tracker_actor
+from .helpers import Gates, Track, square, start, tracker_actor
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
@@ -78,15 +79,15 @@ def track(request: pytest.FixtureRequest) -> Iterator[Track]:
 
 
 @pytest.fixture(scope="session")
-def gates_actor(ray_cluster: Cluster) -> ray.actor.ActorHandle:
-    actor = Gates.remote()
+def gates_actor(ray_cluster: Cluster) -> ray.actor.ActorHandle[Any]:
+    actor: ray.actor.ActorHandle[Any] = start(Gates)
     ray.get(actor.ping.remote())
     return actor
 
 
 @pytest.fixture
 def gate(
-    gates_actor: ray.actor.ActorHandle, request: pytest.FixtureRequest
+    gates_actor: ray.actor.ActorHandle[Any], request: pytest.FixtureRequest
 ) -> Iterator[Gate]:
     """A named event in the shared ``Gates`` actor, opened when the test ends."""
     g = Gate(gates_actor, request.node.nodeid)
@@ -95,17 +96,19 @@ def gate(
 
 
 class Gate:
-    def __init__(self, actor: ray.actor.ActorHandle, name: str) -> None:
+    def __init__(self, actor: ray.actor.ActorHandle[Any], name: str) -> None:
         self.actor = actor
         self.name = name
 
-    def value_after(self, value: object) -> ray.ObjectRef:
+    def value_after(self, value: object) -> ray.ObjectRef[Any]:
         """A ref that becomes ``value`` once the gate is opened."""
-        return self.actor.value_after.remote(self.name, value)
+        ref: ray.ObjectRef[Any] = self.actor.value_after.remote(self.name, value)
+        return ref
 
-    def fail_after(self, message: str) -> ray.ObjectRef:
+    def fail_after(self, message: str) -> ray.ObjectRef[Any]:
         """A ref whose task raises ``ValueError(message)`` once the gate opens."""
-        return self.actor.fail_after.remote(self.name, message)
+        ref: ray.ObjectRef[Any] = self.actor.fail_after.remote(self.name, message)
+        return ref
 
     def open(self) -> None:
         ray.get(self.actor.open.remote(self.name))

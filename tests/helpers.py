@@ -25,7 +25,17 @@ def fail(message: str) -> None:
     raise ValueError(message)
 
 
-@ray.remote(num_cpus=0, max_concurrency=100_000)
+#: ``ray.remote`` as a plain callable: its stubs know no actor options such as
+#: ``max_concurrency``, and hide ``.remote()`` on decorated classes.
+remote_actor: Any = ray.remote
+
+
+def start(actor_class: Any) -> Any:
+    """``actor_class.remote()``, which type checkers cannot see on a class."""
+    return actor_class.remote()
+
+
+@remote_actor(num_cpus=0, max_concurrency=100_000)
 class Gates:
     """Named events: calls block on a gate until a test opens it.
 
@@ -69,11 +79,13 @@ def crash() -> None:
     os._exit(1)
 
 
-@ray.remote(num_cpus=0)
+@remote_actor(num_cpus=0)
 class Nested:
     """An async actor that uses ray_anyio inside Ray's own asyncio loop."""
 
-    async def get_and_wait(self, refs: list[ray.ObjectRef]) -> tuple[list[Any], int]:
+    async def get_and_wait(
+        self, refs: list[ray.ObjectRef[Any]]
+    ) -> tuple[list[Any], int]:
         import ray_anyio
 
         values = await ray_anyio.get(refs)

@@ -18,7 +18,7 @@ from ray.exceptions import RayActorError, WorkerCrashedError
 import ray_anyio
 from ray_anyio import _engine, _withdraw
 
-from .helpers import Gates, Nested, crash, square
+from .helpers import Gates, Nested, crash, square, start
 
 pytestmark = pytest.mark.anyio
 
@@ -57,7 +57,7 @@ def test_loops_in_several_threads_at_once(gate: Any) -> None:
 
 
 async def test_inside_a_ray_async_actor() -> None:
-    actor = Nested.remote()
+    actor = start(Nested)
     try:
         refs = [square.remote(i) for i in range(5)]
         values, ready = await ray_anyio.get(actor.get_and_wait.remote(refs))
@@ -73,7 +73,7 @@ async def test_dead_worker_surfaces_as_exception() -> None:
 
 
 async def test_killed_actor_surfaces_while_pending() -> None:
-    actor = Gates.remote()
+    actor = start(Gates)
     ref = actor.value_after.remote("never", 1)
     ray.get(actor.ping.remote())
     async with anyio.create_task_group() as tg:
@@ -138,12 +138,18 @@ _SHUTDOWN_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.parametrize("path", ["on_ready", "ray_wait"])
 @pytest.mark.parametrize("call", ["get(ref)", "wait([ref])"])
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_shutdown_while_waiting_raises(
-    backend: str, call: str, ray_cluster: Cluster
+    backend: str, call: str, path: str, ray_cluster: Cluster
 ) -> None:
     script = _SHUTDOWN_SCRIPT.replace("{call}", call)
+    if path == "ray_wait":  # the public fallback: one shared ray.wait thread
+        script = script.replace(
+            "import ray_anyio\n",
+            "import ray_anyio\nray_anyio._engine.USE_ON_READY = False\n",
+        )
     proc = subprocess.run(
         [sys.executable, "-c", script, backend],
         capture_output=True,

@@ -54,7 +54,7 @@ async def test_task_error_is_ray_task_error_and_user_class() -> None:
 
 
 async def test_coroutine_returning_ref() -> None:
-    async def make() -> ray.ObjectRef:
+    async def make() -> ray.ObjectRef[Any]:
         await anyio.sleep(0)
         return ray.put({"key1": ["value"]})
 
@@ -62,7 +62,7 @@ async def test_coroutine_returning_ref() -> None:
 
 
 async def test_chain_of_awaitables() -> None:
-    async def inner() -> ray.ObjectRef:
+    async def inner() -> ray.ObjectRef[Any]:
         return square.remote(3)
 
     async def outer() -> Any:
@@ -77,7 +77,7 @@ async def test_concurrent_future_on_either_backend() -> None:
         started = threading.Event()
         release = threading.Event()
 
-        def work() -> ray.ObjectRef:
+        def work() -> ray.ObjectRef[Any]:
             started.set()
             release.wait(10)
             return square.remote(5)
@@ -125,7 +125,7 @@ async def test_object_with_dunder_await() -> None:
 
 
 async def test_nested_structure_same_shape() -> None:
-    async def coro() -> ray.ObjectRef:
+    async def coro() -> ray.ObjectRef[Any]:
         return square.remote(2)
 
     Point = namedtuple("Point", "x y")
@@ -235,7 +235,7 @@ async def test_bad_timeout_value(bad: float) -> None:
 
 async def test_bad_timeout_type() -> None:
     with pytest.raises(TypeError, match="timeout"):
-        await ray_anyio.get(ray.put(1), timeout="1")  # type: ignore[arg-type]
+        await ray_anyio.get(ray.put(1), timeout="1")  # type: ignore[call-overload]
 
 
 async def test_outer_cancel_leaves_nothing_registered(gate: Any) -> None:
@@ -244,7 +244,8 @@ async def test_outer_cancel_leaves_nothing_registered(gate: Any) -> None:
     with anyio.move_on_after(0.2) as scope:
         await ray_anyio.get(refs)
     assert scope.cancelled_caught
-    counts = ray._private.worker.global_worker.core_worker.get_all_reference_counts()
+    worker: Any = ray._private.worker.global_worker
+    counts = worker.core_worker.get_all_reference_counts()
     for ref_id in ids:
         # Only the test's own list still holds the refs.
         assert counts[ref_id]["local"] == 1

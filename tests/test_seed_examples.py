@@ -29,7 +29,7 @@ async def test_single_object_id(gate: Any) -> None:
 
 
 async def test_single_coroutine_that_contains_an_object_id() -> None:
-    async def f() -> ray.ObjectRef:
+    async def f() -> ray.ObjectRef[Any]:
         return ray.put({"key1": ["value"]})
 
     assert await ray_anyio.get(f()) == {"key1": ["value"]}
@@ -52,7 +52,7 @@ async def test_chain_of_coroutines_ending_in_object_ids() -> None:
 
 
 async def test_list_composed_of_the_above(gate: Any) -> None:
-    async def coro() -> ray.ObjectRef:
+    async def coro() -> ray.ObjectRef[Any]:
         return ray.put(2)
 
     ref = gate.value_after(1)
@@ -81,7 +81,7 @@ async def test_wait_on_coroutines_that_do_not_return_in_time() -> None:
     # "a passing in future/coroutine fails to return an ObjectID before timeout.
     # In this case, we will return None"
     def delayed_gen_tasks(delay: float, time_scale: float = 0.1) -> list[Any]:
-        async def _gen(n: int) -> ray.ObjectRef:
+        async def _gen(n: int) -> ray.ObjectRef[Any]:
             await anyio.sleep(delay)
             return sleep_then.remote(n * time_scale, n)
 

@@ -92,7 +92,7 @@ async def test_awaitable_resolving_to_ref(gate: Any, engine_path: str) -> None:
     pending = gate.value_after(1)
     done = square.remote(2)
 
-    async def make(ref: ray.ObjectRef) -> ray.ObjectRef:
+    async def make(ref: ray.ObjectRef[Any]) -> ray.ObjectRef[Any]:
         await anyio.sleep(0)
         return ref
 
@@ -104,7 +104,7 @@ async def test_awaitable_resolving_to_ref(gate: Any, engine_path: str) -> None:
 async def test_chain_resolving_to_ready_ref_of_existing_slot() -> None:
     ref = ray.put(5)
 
-    async def same() -> ray.ObjectRef:
+    async def same() -> ray.ObjectRef[Any]:
         return ref
 
     ready, remaining = await ray_anyio.wait([ref, same()], num_returns=2)
@@ -115,7 +115,7 @@ async def test_chain_resolving_to_ready_ref_of_existing_slot() -> None:
 async def test_unresolved_slot_is_none_and_awaitable_cancelled() -> None:
     cancelled = anyio.Event()
 
-    async def slow_ref() -> ray.ObjectRef:
+    async def slow_ref() -> ray.ObjectRef[Any]:
         try:
             await anyio.sleep_forever()
         finally:
@@ -132,7 +132,7 @@ async def test_unresolved_slot_is_none_and_awaitable_cancelled() -> None:
 
 
 async def test_not_started_coroutine_is_closed() -> None:
-    async def never_started() -> ray.ObjectRef:
+    async def never_started() -> ray.ObjectRef[Any]:
         raise AssertionError("must not run")
 
     coro = never_started()
@@ -144,7 +144,7 @@ async def test_not_started_coroutine_is_closed() -> None:
 
 
 async def test_awaitable_exception_propagates_unwrapped(gate: Any) -> None:
-    async def broken() -> ray.ObjectRef:
+    async def broken() -> ray.ObjectRef[Any]:
         await anyio.sleep(0)
         raise KeyError("awaitable failed")
 

@@ -16,12 +16,11 @@ from ray_anyio._wait_state import Remaining
 pytestmark = pytest.mark.anyio
 
 
-
 async def test_drain_loop_yields_every_slot_in_order(gate: Any) -> None:
     done = [ray.put(i) for i in range(5)]
     later = [gate.value_after(i) for i in range(5, 8)]
     refs = done[:2] + later + done[2:]
-    drained: list[ray.ObjectRef] = []
+    drained: list[ray.ObjectRef[Any]] = []
     remaining: list[Any] = refs
     while len(drained) < len(done):
         ready, remaining = await ray_anyio.wait(remaining, num_returns=1)

@@ -64,7 +64,10 @@ def live_registrations() -> int:
     """
     with _open_watchers_lock:
         open_ = sum(len(w) for w in _open_watchers)
-    return open_ + SHARED_WAITER.pending() + withdrawing()
+    # The shared waiter's entries belong to open watchers and are counted with
+    # them; once no watcher is open it must hold nothing either.
+    leftover = SHARED_WAITER.pending() if open_ == 0 else 0
+    return open_ + leftover + withdrawing()
 
 
 class Watcher:

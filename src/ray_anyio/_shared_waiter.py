@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import ray
+from ray.exceptions import RaySystemError
 
 #: Called once, on this thread, with ``None`` when the ref is ready or with the
 #: exception that stopped the wait (e.g. Ray shutting down).
@@ -74,7 +75,9 @@ class SharedWaiter:
             try:
                 ready = self._wait_some(groups)
             except Exception as exc:  # Ray shut down or failed: tell everyone
-                self._report(None, exc)
+                error = RaySystemError(f"ray.wait failed while waiting: {exc!r}")
+                error.__cause__ = exc
+                self._report(None, error)
                 continue
             self._report(ready, None)
 
