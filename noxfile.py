@@ -1,0 +1,274 @@
+"""Nox sessions for ray-anyio: tests, oldest supported versions, lint, types, docs.
+
+Sessions (``nox -l`` lists them):
+
+``tests-3.10`` … ``tests-3.13``
+    The whole suite (every async test runs on asyncio and on trio) on each
+    CPython 3.10 to 3.13 found on the machine. An interpreter that is not found is
+    skipped with a message, never an error, even under ``CI=true``.
+``tests_min``
+    The suite with the oldest ``ray``, ``anyio`` and ``trio`` that
+    ``pyproject.toml`` claims (read from it, pinned with ``==``), on the oldest
+    Python found.
+``lint``
+    ``ruff check`` and ``ruff format --check``.
+``typecheck``
+    ``mypy --strict`` (configured in ``pyproject.toml``) on ``src/`` and
+    ``tests/``, including ``tests/typing/check_types.py``, whose
+    ``assert_type`` lines pin the return types of the public API.
+``docs``
+    Sphinx with warnings as errors, then every example of the docs and of the
+    README run on both backends (``tests/test_docs_examples.py``).
+``bench``
+    ``python -m ray_anyio bench --quick``.
+
+Finding interpreters. Nox's own discovery cannot see pyenv versions that are
+installed but not activated (their shims answer "command not found"), and with
+uv it would try to download a missing Python. So this file looks for each
+``pythonX.Y`` itself, at run time: on ``PATH`` (each candidate is run to check
+that it works), in pyenv's ``versions/`` folder, and among uv-managed
+interpreters. It links what it finds into ``.nox/_pythons/`` and puts that
+folder first on ``PATH``, where nox finds them by their usual names; downloads
+of interpreters are switched off.
+
+Reusing wheels. Ray's wheels are large (about 70 MB, 250 MB installed) and
+there is one per CPython minor version (cp310 … cp313), so the first run on a
+machine has to fetch one per interpreter; no later run should fetch any. The
+sessions use uv as nox's virtualenv backend when it is installed (``pip
+install 'nox[uv]'`` or ``pip install uv`` beside nox): uv keeps every wheel it
+downloads, unpacked, in one persistent cache (``~/.cache/uv``, or
+``$UV_CACHE_DIR``) and links the files into each new environment instead of
+downloading or copying them, so a fresh environment for any session costs
+seconds and no network once the cache is warm. Without uv, nox falls back to
+virtualenv and pip, whose own HTTP and wheel cache (``~/.cache/pip``) also
+saves the downloads, at the cost of unpacking each wheel again. We chose the
+cache over a ``--find-links`` wheelhouse because the cache needs no build step,
+no separate invalidation and works unchanged for ``tests_min``'s older pins.
+Every session still builds a fresh environment, so a test never passes only
+because of a stale one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nox
+
+# The noxfile runs on the interpreter that runs nox, which may be 3.10.
+toml = importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")
+
+ROOT = Path(__file__).resolve().parent
+PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
+nox.options.error_on_missing_interpreters = False
+nox.options.download_python = "never"
+
+# A shell without job control starts background commands with SIGINT ignored,
+# and every child inherits that, down to Ray's workers. ray.cancel() (without
+# force) raises KeyboardInterrupt in a running task through Python's SIGINT
+# handling, so it would silently do nothing and the cancellation tests fail.
+# Handling SIGINT here gives every process the sessions start the default again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+# --- interpreters -----------------------------------------------------------
+
+
+_PRINT_VERSION = "import sys; print('%d.%d' % sys.version_info[:2], sys.executable)"
+
+
+def _probe(executable: Path) -> tuple[str, Path] | None:
+    """``(X.Y, real executable)`` of an interpreter, or None if it does not run.
+
+    A pyenv shim runs (or fails, for a version that is not active) and reports
+    the binary behind it, which is what gets linked.
+    """
+    try:
+        proc = subprocess.run(
+            [str(executable), "-c", _PRINT_VERSION],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    version, _, real = proc.stdout.strip().partition(" ")
+    return version, Path(real)
+
+
+def _candidates(version: str) -> Iterator[Path]:
+    name = f"python{version}"
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        if folder:
+            yield Path(folder) / name
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    installs = [
+        path
+        for path in (pyenv_root / "versions").glob(f"{version}.*")
+        if re.fullmatch(rf"{re.escape(version)}\.\d+", path.name)
+    ]
+    installs.sort(key=lambda path: int(path.name.rsplit(".", 1)[1]), reverse=True)
+    for install in installs:
+        yield install / "bin" / name
+    uv = _uv()
+    if uv is not None:
+        find = ["python", "find", "--managed-python", "--no-python-downloads"]
+        proc = subprocess.run(
+            [uv, *find, version],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if proc.returncode == 0 and proc.stdout.strip():
+            yield Path(proc.stdout.strip())
+
+
+def _uv() -> str | None:
+    """uv beside the running nox (``pip install 'nox[uv]'``) or on ``PATH``."""
+    beside = Path(sys.executable).parent / "uv"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("uv")
+
+
+def _find_interpreter(version: str) -> Path | None:
+    for candidate in _candidates(version):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            probed = _probe(candidate)
+            if probed is not None and probed[0] == version:
+                return probed[1]
+    return None
+
+
+def _expose_interpreters() -> tuple[list[str], list[str]]:
+    """Link the interpreters found into ``.nox/_pythons``, first on ``PATH``."""
+    links = ROOT / ".nox" / "_pythons"
+    links.mkdir(parents=True, exist_ok=True)
+    found: list[str] = []
+    missing: list[str] = []
+    for version in PYTHONS:
+        link = links / f"python{version}"
+        link.unlink(missing_ok=True)
+        executable = _find_interpreter(version)
+        if executable is None:
+            missing.append(version)
+            continue
+        link.symlink_to(executable.resolve())
+        found.append(version)
+    os.environ["PATH"] = os.pathsep.join([str(links), os.environ.get("PATH", "")])
+    return found, missing
+
+
+FOUND_PYTHONS, MISSING_PYTHONS = _expose_interpreters()
+if MISSING_PYTHONS:
+    print(
+        "noxfile: Python "
+        + ", ".join(MISSING_PYTHONS)
+        + " not found (looked on PATH, in pyenv and among uv's interpreters); "
+        "their sessions will be skipped.",
+        file=sys.stderr,
+    )
+#: ``tests_min`` runs on the oldest interpreter found (the oldest supported).
+MIN_PYTHON = FOUND_PYTHONS[0] if FOUND_PYTHONS else PYTHONS[0]
+
+
+# --- helpers ----------------------------------------------------------------
+
+
+def _project() -> dict[str, Any]:
+    pyproject = toml.loads((ROOT / "pyproject.toml").read_text())
+    return dict(pyproject["project"])
+
+
+def _lower_bounds() -> list[str]:
+    """``name==X`` for ray, anyio and trio from pyproject's ``>=`` bounds."""
+    project = _project()
+    requirements = [*project["dependencies"], *project["optional-dependencies"]["trio"]]
+    pins = []
+    for requirement in requirements:
+        match = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)\s*>=\s*([^,;\s]+)\s*", requirement)
+        if match is None:
+            raise RuntimeError(f"cannot read a lower bound from {requirement!r}")
+        pins.append(f"{match[1]}=={match[2]}")
+    return pins
+
+
+_PRINT_PINNED = """
+from importlib.metadata import version
+print(", ".join(f"{name} {version(name)}" for name in ("ray", "anyio", "trio")))
+"""
+
+
+def _pytest(session: nox.Session, *args: str) -> None:
+    session.run("python", "-m", "pytest", *args, *session.posargs)
+
+
+# --- sessions ---------------------------------------------------------------
+
+
+@nox.session(python=list(PYTHONS))
+def tests(session: nox.Session) -> None:
+    """Run the whole suite, on asyncio and trio, on one CPython."""
+    session.install(".[test]")
+    _pytest(session, "-q")
+
+
+@nox.session(python=MIN_PYTHON)
+def tests_min(session: nox.Session) -> None:
+    """Run the suite with the oldest ray, anyio and trio that we claim."""
+    pins = _lower_bounds()
+    session.install(".[test]", *pins)
+    session.run("python", "-c", _PRINT_PINNED)
+    _pytest(session, "-q")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """``ruff check`` and ``ruff format --check``."""
+    # Only the linter: it needs neither the package nor Ray.
+    session.install(*_project()["optional-dependencies"]["lint"])
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """``mypy --strict`` on the package, the tests and the type-assertion file."""
+    session.install(".[typecheck]")
+    # The files (src, tests, docs, noxfile.py) are listed in pyproject.toml.
+    session.run("mypy", "--strict")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the docs (warnings are errors) and run every example in them."""
+    session.install(".[docs,test]")
+    build = ROOT / "docs" / "_build"
+    shutil.rmtree(build, ignore_errors=True)
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-b", "html", "docs", str(build / "html")
+    )
+    _pytest(session, "-q", "tests/test_docs_examples.py")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The quick benchmark: ``python -m ray_anyio bench --quick``."""
+    session.install(".[trio,plot]")
+    session.run("python", "-m", "ray_anyio", "bench", "--quick")

@@ -1,0 +1,49 @@
+"""Static checks of the public API's types; mypy checks this file, nobody runs it.
+
+Each ``assert_type`` fails the ``typecheck`` session if the type a checker
+infers drifts from the one written here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+from typing_extensions import assert_type
+
+import ray_anyio
+
+
+@ray.remote
+def square(x: int) -> int:
+    return x * x
+
+
+async def check_get(ref: ray.ObjectRef[int], refs: list[ray.ObjectRef[int]]) -> None:
+    assert_type(await ray_anyio.get(ref), int)
+    assert_type(await ray_anyio.get(ref, timeout=1.5), int)
+    assert_type(await ray_anyio.get(refs), list[int])
+    assert_type(await ray_anyio.get(square.remote(3)), int)
+    assert_type(await ray_anyio.get([square.remote(i) for i in range(3)]), list[int])
+    # Anything else (a coroutine, a dict of refs...) resolves to Any.
+    assert_type(await ray_anyio.get({"a": ref}), Any)
+
+
+async def check_put() -> None:
+    assert_type(await ray_anyio.put(3), ray.ObjectRef[int])
+
+
+async def check_wait(refs: list[ray.ObjectRef[int]]) -> None:
+    ready, remaining = await ray_anyio.wait(refs, num_returns=1, timeout=2.5)
+    assert_type(ready, list[Any])
+    assert_type(remaining, list[Any])
+
+
+async def check_scope() -> None:
+    async with ray_anyio.open_scope() as scope:
+        assert_type(scope, ray_anyio.TaskScope)
+        assert_type(scope.remote(square, 2), ray.ObjectRef[int])
+
+
+def check_run_until_complete(ref: ray.ObjectRef[int]) -> None:
+    assert_type(ray_anyio.run_until_complete(ray_anyio.get(ref)), int)
