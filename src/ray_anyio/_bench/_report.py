@@ -86,6 +86,13 @@ def write_json(rows: list[Row], path: Path) -> None:
     )
 
 
+def _plotted(row: Row) -> float:
+    # Ratios to ray.get where the target is one; the measured value elsewhere.
+    if row.ratio is not None and row.ratio_to == "ray.get":
+        return row.ratio
+    return row.value
+
+
 def write_plot(rows: list[Row], path: Path) -> None:
     try:
         import matplotlib
@@ -107,11 +114,13 @@ def write_plot(rows: list[Row], path: Path) -> None:
         labels, values = [], []
         for r in mine:
             labels.append(f"{r.case}\n{r.backend}")
-            values.append(r.ratio if r.ratio is not None else r.value)
+            values.append(_plotted(r))
         colors = ["tab:green" if r.ok in (True, None) else "tab:red" for r in mine]
         ax.bar(range(len(values)), values, color=colors)
         ax.set_xticks(range(len(values)), labels, rotation=60, ha="right", fontsize=7)
-        unit = "ratio" if all(r.ratio is not None for r in mine) else mine[0].unit
+        unit = (
+            "x ray.get" if all(r.ratio_to == "ray.get" for r in mine) else mine[0].unit
+        )
         ax.set_title(f"{scenario}: {mine[0].target}", fontsize=9)
         ax.set_ylabel(unit)
     fig.tight_layout()
