@@ -1,15 +1,18 @@
-"""Trio tutorial, part 3: results as they finish, bounded maps, streams."""
+"""Both tutorials, part 3: results as they finish, bounded maps, streams.
+
+Nothing here depends on the backend: the same functions run on trio and on
+asyncio (``python many.py asyncio`` or ``python many.py trio``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import anyio
 import ray
-import trio
 
 import ray_anyio
 
-BACKENDS = ("trio",)
+BACKENDS = ("asyncio", "trio")
 
 
 @ray.remote
@@ -54,5 +57,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    import sys
+
     ray.init()
-    trio.run(main)
+    anyio.run(main, backend=sys.argv[1] if len(sys.argv) > 1 else "trio")
