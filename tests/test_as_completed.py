@@ -51,9 +51,9 @@ async def test_finished_refs_come_first_in_input_order(track: Track) -> None:
     assert seen == [(1, "x"), (2, "y"), (0, "late")]
 
 
-async def test_refs_finished_on_entry_are_fetched_in_one_batch(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def fetch_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every batched fetch the engine makes during the test."""
     calls: list[int] = []
     real_fetch = _engine.fetch
 
@@ -62,30 +62,28 @@ async def test_refs_finished_on_entry_are_fetched_in_one_batch(
         return await real_fetch(refs)
 
     monkeypatch.setattr(_engine, "fetch", counting_fetch)
+    return calls
+
+
+async def test_refs_finished_on_entry_are_fetched_in_one_batch(
+    fetch_calls: list[int],
+) -> None:
     refs = [ray.put(i) for i in range(5)]
     async with ray_anyio.as_completed(refs) as results:
         assert [pair async for pair in results] == [(i, i) for i in range(5)]
-    assert calls == [5]
+    assert fetch_calls == [5]
 
 
 async def test_refs_ready_together_are_fetched_together(
-    track: Track, monkeypatch: pytest.MonkeyPatch
+    track: Track, fetch_calls: list[int]
 ) -> None:
-    calls: list[int] = []
-    real_fetch = _engine.fetch
-
-    async def counting_fetch(refs: Any) -> list[Any]:
-        calls.append(len(refs))
-        return await real_fetch(refs)
-
-    monkeypatch.setattr(_engine, "fetch", counting_fetch)
     refs = [track.hold(i) for i in range(6)]
     async with ray_anyio.as_completed(refs) as results:
         track.open()
         await ray_anyio.wait(refs, num_returns=6, fetch_local=False)
         assert sorted([pair async for pair in results]) == [(i, i) for i in range(6)]
-    assert sum(calls) == 6
-    assert len(calls) <= 2  # generous: Ray reports the six at almost one time
+    assert sum(fetch_calls) == 6
+    assert len(fetch_calls) <= 2  # generous: Ray reports the six at almost one time
 
 
 async def test_values_from_another_node(engine_path: str) -> None:

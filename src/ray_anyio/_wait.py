@@ -103,8 +103,7 @@ async def _wait_new(
                 async with FirstErrorGroup() as group:
                     for index in awaitables:
                         group.start_soon(_resolve_slot, state, items[index], index)
-                    while state.count < num_returns:
-                        state.absorb(await state.watcher.next_ready())
+                    await state.wait_for(num_returns)
                     group.cancel()
     except BaseException:
         state.close()
@@ -121,8 +120,7 @@ async def _wait_again(
         state.absorb(state.watcher.take_arrived())
         if state.count < num_returns and seconds != 0:
             with anyio.move_on_after(seconds):
-                while state.count < num_returns:
-                    state.absorb(await state.watcher.next_ready())
+                await state.wait_for(num_returns)
     except anyio.get_cancelled_exc_class():
         raise  # the state still describes ``items``; it stays attached to it
     except BaseException:

@@ -95,6 +95,11 @@ class WaitState:
     def count(self) -> int:
         return len(self.ready)
 
+    async def wait_for(self, num_returns: int) -> None:
+        """Take Ray's reports until ``num_returns`` slots are ready."""
+        while self.count < num_returns:
+            self.absorb(await self.watcher.next_ready())
+
     def take(self, num_returns: int) -> tuple[list[Any], Remaining]:
         """Remove the first ``num_returns`` ready slots: ``(ready, remaining)``."""
         self.absorb(self.watcher.take_arrived())
