@@ -39,7 +39,7 @@ THREAD_CHUNK = 1000
 #: waits ``COALESCE_WINDOW`` seconds for more before fetching them. The last
 #: refs of a call are never delayed.
 COALESCE_BELOW = 64
-COALESCE_WINDOW = 0.002
+COALESCE_WINDOW = 0.010
 
 _MISSING: Any = object()
 
@@ -87,6 +87,10 @@ class Watcher:
         self._arrived: list[ray.ObjectRef[Any]] = []
         self._failure: BaseException | None = None
         self._wake_scheduled = False
+        # Whether the owner is blocked in next_ready: only then does an
+        # arrival wake the loop. Refs that arrive while it is busy (or
+        # sleeping to coalesce a batch) are picked up without a wake-up.
+        self._waiting = False
         self._closed = False
         self._poked = False
         self._event = anyio.Event()
@@ -123,11 +127,18 @@ class Watcher:
         self._poked = True
         self._event.set()
 
-    def take_arrived(self) -> list[ray.ObjectRef[Any]]:
-        """Return what Ray has reported so far, without waiting."""
+    def take_arrived(self, *, block: bool = False) -> list[ray.ObjectRef[Any]]:
+        """Return what Ray has reported so far, without waiting.
+
+        With ``block=True`` and nothing reported, the next report wakes the
+        loop and sets a fresh ``self._event`` (for :meth:`next_ready`).
+        """
         with self._lock:
             batch, self._arrived = self._arrived, []
             failure = self._failure
+            if block and not batch and failure is None and not self._poked:
+                self._waiting = True
+                self._event = anyio.Event()
         if failure is not None:
             raise failure
         for ref in batch:
@@ -149,13 +160,16 @@ class Watcher:
         # has arrived, so that a cancelled call never loses reported refs.
         await anyio.lowlevel.checkpoint_if_cancelled()
         while True:
-            batch = self.take_arrived()
+            batch = self.take_arrived(block=True)
             if batch or self._poked:
                 self._poked = False
                 await anyio.lowlevel.cancel_shielded_checkpoint()
                 return batch
-            self._event = anyio.Event()
-            await self._event.wait()
+            try:
+                await self._event.wait()
+            finally:
+                with self._lock:
+                    self._waiting = False
 
     def close(self) -> None:
         """Withdraw every registration; later reports from Ray are ignored."""
@@ -193,7 +207,7 @@ class Watcher:
             if exc is not None and self._failure is None:
                 self._failure = exc
             self._arrived.append(ref)
-            if self._wake_scheduled:
+            if self._wake_scheduled or not self._waiting:
                 return
             self._wake_scheduled = True
         self._wake(self._on_wake)
@@ -202,6 +216,7 @@ class Watcher:
         # Runs on the loop thread.
         with self._lock:
             self._wake_scheduled = False
+            self._waiting = False
         self._event.set()
 
 

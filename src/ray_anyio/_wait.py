@@ -64,7 +64,9 @@ async def wait(
     if not isinstance(fetch_local, bool):
         raise TypeError(f"fetch_local must be a bool, got {type(fetch_local).__name__}")
     state = items._state if isinstance(items, Remaining) else None
-    if state is None or not state.matches(items, fetch_local):
+    if state is not None and not state.matches(items, fetch_local):
+        state = None
+    if state is None:
         check_items(items, "wait")
     check_positive_int(num_returns, "num_returns")
     if not items:
@@ -76,7 +78,8 @@ async def wait(
             f"({len(items)})"
         )
     await anyio.lowlevel.checkpoint()
-    if state is not None and state.matches(items, fetch_local):
+    # Another task may have mutated the list during the checkpoint.
+    if state is not None and items._state is state:  # type: ignore[attr-defined]
         return await _wait_again(state, num_returns, seconds)
     return await _wait_new(items, num_returns, seconds, fetch_local)
 
@@ -124,7 +127,7 @@ async def _wait_again(
     except anyio.get_cancelled_exc_class():
         raise  # the state still describes ``items``; it stays attached to it
     except BaseException:
-        state.entries._forget()  # type: ignore[attr-defined]
+        state.forget()
         raise
     return state.finish(num_returns, keep=True)
 

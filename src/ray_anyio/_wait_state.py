@@ -33,7 +33,10 @@ class WaitState:
     """
 
     def __init__(self, entries: list[Any], fetch_local: bool) -> None:
-        self._entries: list[Any] | None = entries
+        # A plain list with the same contents as the ``remaining`` list handed
+        # out: copying a plain list into a new ``Remaining`` is one memcpy,
+        # while copying a list subclass goes element by element.
+        self.entries = entries
         # Once handed over, the Remaining list owns this state: refer back to
         # it weakly, so that dropping the list frees both at once (no cycle).
         self._owner: weakref.ref[Remaining] | None = None
@@ -45,15 +48,6 @@ class WaitState:
         self.known_ready: set[ray.ObjectRef[Any]] = set()
         self.unresolved: set[int] = set()
         self.watcher = Watcher(fetch_local=fetch_local)
-
-    @property
-    def entries(self) -> list[Any]:
-        if self._owner is not None:
-            owner = self._owner()
-            assert owner is not None, "the state outlived its list"
-            return owner
-        assert self._entries is not None
-        return self._entries
 
     def start(self, ref_slots: Iterable[int]) -> None:
         """Ask Ray once which refs are ready; watch the others."""
@@ -82,7 +76,7 @@ class WaitState:
     def resolved(self, index: int, value: Any) -> None:
         """An awaitable slot produced ``value`` (a ref, or a plain ready value)."""
         self.unresolved.discard(index)
-        list.__setitem__(self.entries, bisect_left(self.alive, index), value)
+        self.entries[bisect_left(self.alive, index)] = value
         if not isinstance(value, ray.ObjectRef):
             heapq.heappush(self.ready, index)
         elif value in self.known_ready:
@@ -107,14 +101,14 @@ class WaitState:
             heapq.heappop(self.ready) for _ in range(min(num_returns, self.count))
         ]
         positions = [bisect_left(self.alive, index) for index in chosen]
-        ready = [self.entries[p] for p in positions]
-        remaining = Remaining(self.entries)
+        entries = self.entries
+        ready = [entries[p] for p in positions]
         for p in reversed(positions):
-            list.__delitem__(remaining, p)
+            del entries[p]
             del self.alive[p]
         for index in self.unresolved:
-            list.__setitem__(remaining, bisect_left(self.alive, index), None)
-        return ready, remaining
+            entries[bisect_left(self.alive, index)] = None
+        return ready, Remaining(entries)
 
     def finish(self, num_returns: int, keep: bool) -> tuple[list[Any], list[Any]]:
         """:meth:`take`, then keep this state on ``remaining`` or close it."""
@@ -127,9 +121,16 @@ class WaitState:
         if previous is not None:
             previous._state = None
         if keep and remaining and not self.unresolved:
-            self._entries = None
             self._owner = weakref.ref(remaining)
             remaining._state = self
+        else:
+            self.close()
+
+    def forget(self) -> None:
+        """Detach from the ``remaining`` list and close."""
+        owner = self._owner() if self._owner is not None else None
+        if owner is not None:
+            owner._forget()
         else:
             self.close()
 
