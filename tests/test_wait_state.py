@@ -92,3 +92,21 @@ async def test_mixed_items_do_not_keep_state(gate: Any) -> None:
     _, remaining = await ray_anyio.wait([plain(), gate.value_after(1)], timeout=5)
     assert remaining == [remaining[0]]
     assert isinstance(remaining, Remaining) and remaining._state is None
+
+
+async def test_mutating_remaining_while_a_wait_uses_it(gate: Any) -> None:
+    pending = gate.value_after(1)
+    _, remaining = await ray_anyio.wait([ray.put(0), pending], timeout=0)
+    assert isinstance(remaining, Remaining) and remaining._state is not None
+    results: list[tuple[list[Any], list[Any]]] = []
+
+    async def waiter() -> None:
+        results.append(await ray_anyio.wait(remaining, timeout=10))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter)
+        await anyio.wait_all_tasks_blocked()
+        remaining.append(ray.put(2))  # the waiting call keeps its snapshot
+        assert remaining._state is None
+        await anyio.to_thread.run_sync(gate.open)
+    assert results == [([pending], [])]

@@ -159,17 +159,20 @@ class Watcher:
         # Cancellation is only taken before a batch is taken or while nothing
         # has arrived, so that a cancelled call never loses reported refs.
         await anyio.lowlevel.checkpoint_if_cancelled()
+        blocked = False
         while True:
             batch = self.take_arrived(block=True)
             if batch or self._poked:
                 self._poked = False
-                await anyio.lowlevel.cancel_shielded_checkpoint()
+                if not blocked:  # waiting on the event was the schedule point
+                    await anyio.lowlevel.cancel_shielded_checkpoint()
                 return batch
             try:
                 await self._event.wait()
             finally:
                 with self._lock:
                     self._waiting = False
+            blocked = True
 
     def close(self) -> None:
         """Withdraw every registration; later reports from Ray are ignored."""

@@ -77,10 +77,9 @@ async def wait(
             f"num_returns ({num_returns}) cannot exceed the number of items "
             f"({len(items)})"
         )
-    await anyio.lowlevel.checkpoint()
-    # Another task may have mutated the list during the checkpoint.
-    if state is not None and items._state is state:  # type: ignore[attr-defined]
+    if state is not None:
         return await _wait_again(state, num_returns, seconds)
+    await anyio.lowlevel.checkpoint()
     return await _wait_new(items, num_returns, seconds, fetch_local)
 
 
@@ -119,16 +118,28 @@ async def _wait_new(
 async def _wait_again(
     state: WaitState, num_returns: int, seconds: float | None
 ) -> tuple[list[Any], list[Any]]:
+    # No checkpoint up front: blocking in wait_for is the checkpoint when
+    # there is something to wait for; otherwise the one below is.
+    state.busy = True
     try:
         state.absorb(state.watcher.take_arrived())
-        if state.count < num_returns and seconds != 0:
+        if state.count >= num_returns or seconds == 0:
+            await anyio.lowlevel.checkpoint()
+        else:
             with anyio.move_on_after(seconds):
                 await state.wait_for(num_returns)
     except anyio.get_cancelled_exc_class():
-        raise  # the state still describes ``items``; it stays attached to it
+        # The state still describes ``items`` and stays on it, unless the
+        # list was mutated meanwhile.
+        state.busy = False
+        if not state.attached:
+            state.close()
+        raise
     except BaseException:
+        state.busy = False
         state.forget()
         raise
+    state.busy = False
     return state.finish(num_returns, keep=True)
 
 

@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from typing import Any, SupportsIndex
 
 import ray
-from anyio.lowlevel import EventLoopToken, current_token
 
 from ._engine import Watcher, split_ready
+from ._wakeup import current_loop
 
 
 class WaitState:
@@ -41,7 +41,10 @@ class WaitState:
         # it weakly, so that dropping the list frees both at once (no cycle).
         self._owner: weakref.ref[Remaining] | None = None
         self.fetch_local = fetch_local
-        self.token: EventLoopToken = current_token()
+        self.loop = current_loop()
+        # True while a ``wait`` uses this state: a mutation of the list then
+        # only detaches it, and that call closes it or hands it on.
+        self.busy = False
         self.alive = list(range(len(entries)))
         self.ready: list[int] = []
         self.slots_of: dict[ray.ObjectRef[Any], list[int]] = {}
@@ -63,8 +66,19 @@ class WaitState:
             self._owner is not None
             and items is self._owner()
             and fetch_local == self.fetch_local
-            and current_token() == self.token
+            and current_loop() is self.loop
         )
+
+    @property
+    def attached(self) -> bool:
+        """Whether a ``remaining`` list still carries this state."""
+        return self._owner is not None and self._owner() is not None
+
+    def detach(self) -> None:
+        """The list was mutated or dropped: close, unless a call still runs."""
+        self._owner = None
+        if not self.busy:
+            self.close()
 
     def absorb(self, refs: Iterable[ray.ObjectRef[Any]]) -> None:
         """Mark the slots of refs that Ray reported ready."""
@@ -118,21 +132,22 @@ class WaitState:
 
     def _hand_over(self, remaining: Remaining, keep: bool) -> None:
         previous = self._owner() if self._owner is not None else None
-        if previous is not None:
+        if previous is not None and previous._state is self:
             previous._state = None
         if keep and remaining and not self.unresolved:
             self._owner = weakref.ref(remaining)
             remaining._state = self
         else:
+            self._owner = None
             self.close()
 
     def forget(self) -> None:
         """Detach from the ``remaining`` list and close."""
         owner = self._owner() if self._owner is not None else None
-        if owner is not None:
-            owner._forget()
-        else:
-            self.close()
+        if owner is not None and owner._state is self:
+            owner._state = None
+        self._owner = None
+        self.close()
 
     def close(self) -> None:
         self.watcher.close()
@@ -150,7 +165,7 @@ class Remaining(list):  # type: ignore[type-arg]
     def _forget(self) -> None:
         state, self._state = self._state, None
         if state is not None:
-            state.close()
+            state.detach()
 
     def __del__(self) -> None:
         try:

@@ -29,6 +29,14 @@ def current_waker() -> Waker:
     return _trio_waker(native)
 
 
+def current_loop() -> object:
+    """An object that identifies the running event loop (cheap to call)."""
+    loop = asyncio._get_running_loop()
+    if loop is not None:
+        return loop
+    return current_token().native_token
+
+
 def _asyncio_waker(loop: asyncio.AbstractEventLoop) -> Waker:
     def wake(fn: Callable[[], None]) -> None:
         try:

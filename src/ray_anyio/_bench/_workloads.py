@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from typing import Any
 
 import ray
@@ -40,17 +41,24 @@ class _Sleeper:
 
 
 class _Blocker:
-    """Calls that stay pending until :meth:`release`."""
+    """Calls that stay pending until :meth:`release` of their ``key``."""
 
     def __init__(self) -> None:
-        self.event = asyncio.Event()
+        self.events: dict[int, asyncio.Event] = {}
+        self.waiting: dict[int, int] = {}
 
-    async def block(self) -> int:
-        await self.event.wait()
+    async def block(self, key: int = 0) -> int:
+        event = self.events.setdefault(key, asyncio.Event())
+        self.waiting[key] = self.waiting.get(key, 0) + 1
+        await event.wait()
         return 1
 
-    async def release(self) -> None:
-        self.event.set()
+    async def blocked(self, key: int = 0) -> int:
+        """How many calls with ``key`` have started waiting."""
+        return self.waiting.get(key, 0)
+
+    async def release(self, key: int = 0) -> None:
+        self.events.setdefault(key, asyncio.Event()).set()
 
 
 # Created with ``.options(num_cpus=0, max_concurrency=...)`` by the scenarios.
@@ -76,3 +84,11 @@ def running_refs(
     """``n`` refs of calls that sleep 0-``max_seconds`` each, just submitted."""
     rng = random.Random(n)
     return [sleeper.sleep_then.remote(rng.uniform(0, max_seconds), i) for i in range(n)]
+
+
+def blocked_refs(blocker: Any, n: int, key: int) -> list[ray.ObjectRef[Any]]:
+    """``n`` refs of calls that are running and blocked until ``release(key)``."""
+    refs = [blocker.block.remote(key) for _ in range(n)]
+    while ray.get(blocker.blocked.remote(key)) < n:
+        time.sleep(0.02)
+    return refs
