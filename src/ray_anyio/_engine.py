@@ -23,7 +23,7 @@ from ray.exceptions import GetTimeoutError
 
 from ._shared_waiter import SHARED_WAITER
 from ._wakeup import current_waker
-from ._withdraw import current_session, withdraw
+from ._withdraw import current_session, drop_later, withdraw
 from ._withdraw import pending as withdrawing
 
 #: Fetch batches up to this size on the loop thread; larger ones go to a worker
@@ -315,19 +315,25 @@ async def fetch(refs: Sequence[ray.ObjectRef[Any]]) -> list[Any]:
                 repeats.setdefault(ref, []).append(index)
             else:
                 position[ref] = index
-    with Watcher(fetch_local=True) as watcher:
-        watcher.watch(position)
-        while position:
-            batch = await watcher.next_ready()
-            if len(batch) < min(COALESCE_BELOW, len(position)):
-                # A trickle of completions: let it gather into one batch
-                # rather than pay a wake-up, a check and a fetch per ref.
-                await anyio.sleep(COALESCE_WINDOW)
-                batch += watcher.take_arrived()
-            for ref, value in zip(batch, await _get_batch(batch), strict=True):
-                values[position.pop(ref)] = value
-                for index in repeats.pop(ref, ()) if repeats else ():
-                    values[index] = value
+    try:
+        with Watcher(fetch_local=True) as watcher:
+            watcher.watch(position)
+            while position:
+                batch = await watcher.next_ready()
+                if len(batch) < min(COALESCE_BELOW, len(position)):
+                    # A trickle of completions: let it gather into one batch
+                    # rather than pay a wake-up, a check and a fetch per ref.
+                    await anyio.sleep(COALESCE_WINDOW)
+                    batch += watcher.take_arrived()
+                for ref, value in zip(batch, await _get_batch(batch), strict=True):
+                    values[position.pop(ref)] = value
+                    for index in repeats.pop(ref, ()) if repeats else ():
+                        values[index] = value
+    except BaseException:
+        # Cancelled or failed: let the withdraw thread free the map too.
+        drop_later(position)
+        del position
+        raise
     return values
 
 

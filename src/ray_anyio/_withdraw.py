@@ -68,6 +68,20 @@ def withdraw(cancels: Collection[Callable[[], None]], session: object) -> None:
             _thread.start_new_thread(_run, ())
 
 
+def drop_later(obj: object) -> None:
+    """Free a large ``obj`` on the withdraw thread if it is running.
+
+    A cancelled call hands over the per-ref bookkeeping it no longer needs,
+    so that freeing it does not delay the cancellation. The caller must drop
+    its own reference right after.
+    """
+    with _lock:
+        if _running:
+            _queue.append(((), obj))  # not a session: nothing is called
+            return
+    del obj
+
+
 def pending() -> int:
     """Registrations handed to the thread and not withdrawn yet."""
     with _lock:
@@ -99,3 +113,5 @@ def _run() -> None:
             _pending -= len(cancels)
             if _pending == 0:
                 _lock.notify_all()
+        # Free here, outside the lock (a dropped object is in ``session``).
+        del cancels, session

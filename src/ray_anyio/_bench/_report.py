@@ -27,16 +27,24 @@ def machine() -> dict[str, Any]:
 
 
 def trio_vs_asyncio(rows: list[Row]) -> list[Row]:
-    """Rows comparing trio to asyncio for every case measured on both."""
+    """Rows comparing trio to asyncio for every case measured on both.
+
+    A case with a ratio is compared by it: against a baseline shared by both
+    backends (``ray.get``, ``ray.wait``) that is the same as comparing times,
+    and against a per-backend baseline (tasks cancelled on an Event) it takes
+    the event loop's own difference out. Other cases compare their values.
+    """
     by_case: dict[tuple[str, str], dict[str, Row]] = defaultdict(dict)
     for row in rows:
         by_case[(row.scenario, row.case)][row.backend] = row
     out = []
     for (scenario, case), backends in by_case.items():
         if {"asyncio", "trio"} <= backends.keys():
-            a, t = backends["asyncio"].value, backends["trio"].value
-            if scenario in ("B4", "B6"):
-                continue  # growth factors and bytes: compared by their own targets
+            a_row, t_row = backends["asyncio"], backends["trio"]
+            if a_row.ratio is not None and t_row.ratio is not None:
+                a, t = a_row.ratio, t_row.ratio
+            else:
+                a, t = a_row.value, t_row.value
             ratio = t / a if a else float("nan")
             out.append(
                 Row(
