@@ -106,6 +106,32 @@ async def test_burst_is_reported_in_batches(gate: Any) -> None:
     assert len(batches) < 200
 
 
+async def test_reports_need_no_wake_up_while_the_owner_is_busy(
+    gate: Any, engine_path: str
+) -> None:
+    refs = [gate.value_after(i) for i in range(50)]
+    wakes = 0
+    with _engine.Watcher() as watcher:
+        real_wake = watcher._wake
+
+        def counting_wake(fn: Any) -> None:
+            nonlocal wakes
+            wakes += 1
+            real_wake(fn)
+
+        watcher._wake = counting_wake
+        watcher.watch(refs)
+        await anyio.to_thread.run_sync(gate.open)
+        # The owner is busy elsewhere (not in next_ready) while all arrive.
+        with anyio.fail_after(30):
+            while len(watcher._arrived) < len(refs):
+                await anyio.sleep(0.01)
+        assert wakes == 0
+        batch = await watcher.next_ready()
+    assert sorted(r.hex() for r in batch) == sorted(r.hex() for r in refs)
+    assert wakes == 0
+
+
 def _driver_env(cluster: Cluster) -> dict[str, str]:
     """Environment for a second driver that joins the session's cluster."""
     return {**os.environ, "RAY_ADDRESS": cluster.address}
