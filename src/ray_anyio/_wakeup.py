@@ -8,6 +8,7 @@ function to code that runs on Ray's callback thread or a worker thread.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 
 from anyio.lowlevel import current_token
@@ -34,6 +35,12 @@ def current_loop() -> object:
     loop = asyncio._get_running_loop()
     if loop is not None:
         return loop
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            return trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            pass
     return current_token().native_token
 
 
