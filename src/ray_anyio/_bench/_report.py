@@ -13,16 +13,19 @@ from ._timing import Row
 
 def machine() -> dict[str, Any]:
     import os
+    from importlib.metadata import PackageNotFoundError, version
 
-    import anyio
-    import ray
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
 
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
-        "ray": ray.__version__,
-        "anyio": anyio.__version__ if hasattr(anyio, "__version__") else "?",
+        **{name: installed(name) for name in ("ray", "anyio", "trio")},
     }
 
 
@@ -123,7 +126,9 @@ def write_plot(rows: list[Row], path: Path) -> None:
         for r in mine:
             labels.append(f"{r.case}\n{r.backend}")
             values.append(_plotted(r))
-        colors = ["tab:green" if r.ok in (True, None) else "tab:red" for r in mine]
+        # Green: target met; red: missed; grey: reported, no target.
+        shade = {True: "tab:green", False: "tab:red", None: "tab:gray"}
+        colors = [shade[r.ok] for r in mine]
         ax.bar(range(len(values)), values, color=colors)
         ax.set_xticks(range(len(values)), labels, rotation=60, ha="right", fontsize=7)
         unit = (
