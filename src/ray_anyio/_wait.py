@@ -38,8 +38,10 @@ async def wait(
     that awaitable is cancelled and closed.
 
     ``remaining`` is a ``list`` that remembers what this call learnt: passing it
-    straight back (``ready, refs = await wait(refs)`` in a loop) costs O(1) per
-    call instead of O(len(refs)). Mutating it, or dropping it, forgets that.
+    straight back (``ready, refs = await wait(refs)`` in a loop) asks Ray about
+    nothing again, so a call costs O(1) engine work plus one copy of the list
+    instead of O(len(refs)) work with Ray. Mutating it, or dropping it, forgets
+    that; a ``wait`` already running on it finishes on the items it was given.
 
     Timeout and cancellation: ``timeout`` (seconds; ``None`` waits for ever,
     ``0`` reports what is ready now) is an AnyIO ``move_on_after`` around the

@@ -130,6 +130,9 @@ def write_plot(rows: list[Row], path: Path) -> None:
         shade = {True: "tab:green", False: "tab:red", None: "tab:gray"}
         colors = [shade[r.ok] for r in mine]
         ax.bar(range(len(values)), values, color=colors)
+        positive = [v for v in values if v > 0]
+        if positive and max(positive) > 100 * min(positive):
+            ax.set_yscale("log")  # e.g. B7: 0.3 ms next to 300 ms
         ax.set_xticks(range(len(values)), labels, rotation=60, ha="right", fontsize=7)
         unit = (
             "x ray.get" if all(r.ratio_to == "ray.get" for r in mine) else mine[0].unit
