@@ -110,3 +110,19 @@ async def test_mutating_remaining_while_a_wait_uses_it(gate: Any) -> None:
         assert remaining._state is None
         await anyio.to_thread.run_sync(gate.open)
     assert results == [([pending], [])]
+
+
+async def test_two_tasks_waiting_on_one_remaining_list(gate: Any) -> None:
+    pending = gate.value_after(1)
+    _, remaining = await ray_anyio.wait([ray.put(0), pending], timeout=0)
+    results: list[tuple[list[Any], list[Any]]] = []
+
+    async def waiter() -> None:
+        results.append(await ray_anyio.wait(remaining, timeout=10))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter)
+        tg.start_soon(waiter)
+        await anyio.wait_all_tasks_blocked()
+        await anyio.to_thread.run_sync(gate.open)
+    assert results == [([pending], []), ([pending], [])]

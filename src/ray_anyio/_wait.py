@@ -66,8 +66,8 @@ async def wait(
     if not isinstance(fetch_local, bool):
         raise TypeError(f"fetch_local must be a bool, got {type(fetch_local).__name__}")
     state = items._state if isinstance(items, Remaining) else None
-    if state is not None and not state.matches(items, fetch_local):
-        state = None
+    if state is not None and (state.busy or not state.matches(items, fetch_local)):
+        state = None  # another task's wait is using it: start afresh
     if state is None:
         check_items(items, "wait")
     check_positive_int(num_returns, "num_returns")
