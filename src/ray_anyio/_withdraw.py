@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import _thread
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Collection
 from typing import Any
@@ -20,8 +19,6 @@ import ray
 
 #: Up to this many registrations are withdrawn inline.
 INLINE_MAX = 512
-#: The thread offers the GIL to other threads after this many withdrawals.
-YIELD_EVERY = 64
 
 _lock = threading.Condition()
 _queue: deque[tuple[Collection[Callable[[], None]], object]] = deque()
@@ -103,12 +100,8 @@ def _run() -> None:
                 return
             cancels, session = _queue.popleft()
         if _still_current(session):
-            for count, cancel in enumerate(cancels, 1):
+            for cancel in cancels:
                 cancel()
-                if count % YIELD_EVERY == 0:
-                    # Let the loop thread have the GIL: it is usually just
-                    # finishing the cancellation that queued this work.
-                    time.sleep(0)
         with _lock:
             _pending -= len(cancels)
             if _pending == 0:
