@@ -273,7 +273,7 @@ def _b4_finished(ctx: Context, sizes: list[int]) -> list[Row]:
     for n in sizes:
         refs = finished_refs(n)
         runs: dict[str, list[float]] = {b: [] for b in times}
-        for _ in range(ctx.repeats(3)):
+        for _ in range(ctx.repeats(5)):
             runs["ray.wait"].append(time_sync(partial(_ray_drain, list(refs))))
             runs["list copy"].append(time_sync(partial(_copy_drain, list(refs))))
             for b in ctx.backends:
@@ -312,24 +312,28 @@ async def _lag_while(work: Callable[[], Any]) -> float:
 def b5_stall(ctx: Context) -> list[Row]:
     n = 10_000 if ctx.quick else 100_000
     refs = finished_refs(n)
-    rows = []
-    for b in ctx.backends:
-        lags = [_run(b, _lag_while, partial(get, refs)) for _ in range(ctx.repeats(3))]
-        rows.append(
-            Row(
-                "B5",
-                f"ticker lag, get N={n}",
-                b,
-                median(lags) * 1e3,
-                "ms",
-                {"ray.get(list) s": time_sync(partial(ray.get, refs))},
-                None,
-                "",
-                "<= 20 ms",
-                ok=median(lags) * 1e3 <= 20,
-            )
+    lags: dict[str, list[float]] = {b: [] for b in ctx.backends}
+    base: list[float] = []
+    # A worst lag is a maximum, so noisy: more runs, the backends alternated.
+    for _ in range(ctx.repeats(7)):
+        base.append(time_sync(partial(ray.get, refs)))
+        for b in ctx.backends:
+            lags[b].append(_run(b, _lag_while, partial(get, refs)))
+    return [
+        Row(
+            "B5",
+            f"ticker lag, get N={n}",
+            b,
+            median(lags[b]) * 1e3,
+            "ms",
+            {"ray.get(list) s": median(base)},
+            None,
+            "",
+            "<= 20 ms",
+            ok=median(lags[b]) * 1e3 <= 20,
         )
-    return rows
+        for b in ctx.backends
+    ]
 
 
 async def _memory_of_pending(refs: list[ray.ObjectRef[Any]]) -> tuple[int, int, int]:
