@@ -315,9 +315,13 @@ def b5_stall(ctx: Context) -> list[Row]:
     lags: dict[str, list[float]] = {b: [] for b in ctx.backends}
     base: list[float] = []
     # A worst lag is a maximum, so noisy: more runs, the backends alternated.
+    # Each run starts collected: a full garbage collection owed to the
+    # previous run's 100,000 values would otherwise stall whichever run is
+    # next by ~30 ms (seen on asyncio, which ran right after ray.get).
     for _ in range(ctx.repeats(7)):
         base.append(time_sync(partial(ray.get, refs)))
         for b in ctx.backends:
+            gc.collect()
             lags[b].append(_run(b, _lag_while, partial(get, refs)))
     return [
         Row(
