@@ -133,15 +133,14 @@ async def _wait_again(
     except anyio.get_cancelled_exc_class():
         # The state still describes ``items`` and stays on it, unless the
         # list was mutated meanwhile.
-        state.busy = False
         if not state.attached:
             state.close()
         raise
     except BaseException:
-        state.busy = False
         state.forget()
         raise
-    state.busy = False
+    finally:
+        state.busy = False
     return state.finish(num_returns, keep=True)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from typing import Any
 
 import ray
@@ -46,16 +45,20 @@ class _Blocker:
     def __init__(self) -> None:
         self.events: dict[int, asyncio.Event] = {}
         self.waiting: dict[int, int] = {}
+        self.changed = asyncio.Condition()
 
     async def block(self, key: int = 0) -> int:
         event = self.events.setdefault(key, asyncio.Event())
-        self.waiting[key] = self.waiting.get(key, 0) + 1
+        async with self.changed:
+            self.waiting[key] = self.waiting.get(key, 0) + 1
+            self.changed.notify_all()
         await event.wait()
         return 1
 
-    async def blocked(self, key: int = 0) -> int:
-        """How many calls with ``key`` have started waiting."""
-        return self.waiting.get(key, 0)
+    async def until_blocked(self, key: int, n: int) -> None:
+        """Return once ``n`` calls with ``key`` have started waiting."""
+        async with self.changed:
+            await self.changed.wait_for(lambda: self.waiting.get(key, 0) >= n)
 
     async def release(self, key: int = 0) -> None:
         self.events.setdefault(key, asyncio.Event()).set()
@@ -89,6 +92,5 @@ def running_refs(
 def blocked_refs(blocker: Any, n: int, key: int) -> list[ray.ObjectRef[Any]]:
     """``n`` refs of calls that are running and blocked until ``release(key)``."""
     refs = [blocker.block.remote(key) for _ in range(n)]
-    while ray.get(blocker.blocked.remote(key)) < n:
-        time.sleep(0.02)
+    ray.get(blocker.until_blocked.remote(key, n))
     return refs
