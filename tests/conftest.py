@@ -95,6 +95,16 @@ def gate(
     g.open()
 
 
+@pytest.fixture
+def other_gate(
+    gates_actor: ray.actor.ActorHandle[Any], request: pytest.FixtureRequest
+) -> Iterator[Gate]:
+    """A second gate, for tests that open two groups of calls at different times."""
+    g = Gate(gates_actor, request.node.nodeid + "/other")
+    yield g
+    g.open()
+
+
 class Gate:
     def __init__(self, actor: ray.actor.ActorHandle[Any], name: str) -> None:
         self.actor = actor

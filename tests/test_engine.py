@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from functools import partial
 from typing import Any
 
 import anyio
@@ -187,7 +188,8 @@ async def test_cancelling_many_registrations_withdraws_them_all(gate: Any) -> No
     refs = [gate.value_after(i) for i in range(_withdraw.INLINE_MAX * 2)]
     with anyio.move_on_after(30) as scope:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(ray_anyio.get, refs)
+            # ``wait`` registers every ref (``get`` would group them).
+            tg.start_soon(partial(ray_anyio.wait, refs, num_returns=len(refs)))
             while _engine.live_registrations() < len(refs):
                 await anyio.sleep(0.01)
             tg.cancel_scope.cancel()

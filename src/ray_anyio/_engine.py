@@ -21,6 +21,7 @@ import anyio.to_thread
 import ray
 from ray.exceptions import GetTimeoutError
 
+from ._groups import GROUP_FROM, Groups
 from ._shared_waiter import SHARED_WAITER
 from ._wakeup import current_waker
 from ._withdraw import current_session, drop_later, withdraw
@@ -95,6 +96,7 @@ class Watcher:
         self._poked = False
         self._event = anyio.Event()
         self._cancels: dict[ray.ObjectRef[Any], Callable[[], None]] = {}
+        self._groups = Groups(fetch_local=fetch_local)
         self._session = current_session()
         with _open_watchers_lock:
             _open_watchers.add(self)
@@ -105,8 +107,24 @@ class Watcher:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def watch(self, refs: Iterable[ray.ObjectRef[Any]]) -> None:
-        """Register refs; each is reported once by :meth:`next_ready`."""
+    def watch(
+        self, refs: Iterable[ray.ObjectRef[Any]], *, grouped: bool = False
+    ) -> None:
+        """Register refs; each is reported once by :meth:`next_ready`.
+
+        With ``grouped=True`` (distinct refs that the caller needs all of), a
+        large set is watched through one sentinel per group of neighbours
+        (:mod:`._groups`): far fewer registrations with Ray, at the price of
+        reporting a member when its group's sentinel is reported, or at the
+        next sweep of all members.
+        """
+        if grouped:
+            refs = list(refs)
+            if len(refs) >= GROUP_FROM:
+                refs = self._groups.split(refs)
+        self._register(refs)
+
+    def _register(self, refs: Iterable[ray.ObjectRef[Any]]) -> None:
         cancels = self._cancels
         for ref in refs:
             if ref in cancels:
@@ -145,6 +163,10 @@ class Watcher:
             self._cancels.pop(ref, None)
         if batch and self._fetch_local and USE_ON_READY:
             batch = self._keep_local(batch)
+        if batch and self._groups:
+            members, to_register = self._groups.expand(batch)
+            self._register(to_register)
+            batch += members
         return batch
 
     async def next_ready(self) -> list[ray.ObjectRef[Any]]:
@@ -168,11 +190,21 @@ class Watcher:
                     await anyio.lowlevel.cancel_shielded_checkpoint()
                 return batch
             try:
-                await self._event.wait()
+                if self._groups:
+                    with anyio.move_on_after(self._groups.sweep_every):
+                        await self._event.wait()
+                else:
+                    await self._event.wait()
             finally:
                 with self._lock:
                     self._waiting = False
             blocked = True
+            if not self._event.is_set() and self._groups:
+                # Nothing reported for a while: see whether members are ready
+                # (or failed) while their sentinels are still pending.
+                batch = await self._groups.sweep()
+                if batch:
+                    return batch
 
     def close(self) -> None:
         """Withdraw every registration; later reports from Ray are ignored."""
@@ -180,6 +212,7 @@ class Watcher:
         with _open_watchers_lock:
             _open_watchers.discard(self)
         cancels, self._cancels = self._cancels, {}
+        self._groups.clear()
         withdraw(cancels.values(), self._session)
         with self._lock:
             self._arrived = []
@@ -317,7 +350,7 @@ async def fetch(refs: Sequence[ray.ObjectRef[Any]]) -> list[Any]:
                 position[ref] = index
     try:
         with Watcher(fetch_local=True) as watcher:
-            watcher.watch(position)
+            watcher.watch(position, grouped=True)
             while position:
                 batch = await watcher.next_ready()
                 if len(batch) < min(COALESCE_BELOW, len(position)):
