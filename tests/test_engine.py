@@ -19,7 +19,7 @@ from ray.exceptions import RayActorError, WorkerCrashedError
 import ray_anyio
 from ray_anyio import _engine, _withdraw
 
-from .helpers import Gates, Nested, crash, square, start
+from .helpers import Gates, Nested, crash, sleep_then, square, start
 
 pytestmark = pytest.mark.anyio
 
@@ -105,6 +105,23 @@ async def test_burst_is_reported_in_batches(gate: Any) -> None:
             seen += len(batch)
     assert sum(batches) == 200
     assert len(batches) < 200
+
+
+async def test_a_report_of_a_remote_object_before_waiting_is_not_lost() -> None:
+    # Ray reports the ref (it exists on the other node) before the owner
+    # waits; the watcher then finds it is not local yet and hands it to the
+    # shared ray.wait thread. The owner must wait for that report, not on an
+    # event that nothing will set.
+    ref = sleep_then.options(resources={"remote": 1}).remote(0, b"x" * 20_000_000)
+    await anyio.to_thread.run_sync(lambda: ray.wait([ref], fetch_local=False))
+    with anyio.fail_after(30), _engine.Watcher(fetch_local=True) as watcher:
+        watcher.watch([ref])
+        while not watcher._arrived:
+            await anyio.sleep(0.001)
+        ready: list[Any] = []
+        while not ready:
+            ready = await watcher.next_ready()
+    assert ready == [ref]
 
 
 async def test_reports_need_no_wake_up_while_the_owner_is_busy(

@@ -81,6 +81,24 @@ class Watcher:
     node's object store, as ``ray.wait(fetch_local=True)`` would.
     """
 
+    # No ``__dict__``: one object less per pending ``get(ref)`` for the
+    # garbage collector to visit.
+    __slots__ = (
+        "_arrived",
+        "_cancels",
+        "_closed",
+        "_event",
+        "_failure",
+        "_fetch_local",
+        "_groups",
+        "_lock",
+        "_poked",
+        "_session",
+        "_waiting",
+        "_wake",
+        "_wake_scheduled",
+    )
+
     def __init__(self, *, fetch_local: bool = False) -> None:
         self._wake = current_waker()
         self._fetch_local = fetch_local
@@ -94,9 +112,11 @@ class Watcher:
         self._waiting = False
         self._closed = False
         self._poked = False
-        self._event = anyio.Event()
+        # Made when the owner blocks (take_arrived(block=True)).
+        self._event: anyio.Event | None = None
         self._cancels: dict[ray.ObjectRef[Any], Callable[[], None]] = {}
-        self._groups = Groups(fetch_local=fetch_local)
+        # Only a grouped watch (a large ``get``) creates it.
+        self._groups: Groups | None = None
         self._session = current_session()
         with _open_watchers_lock:
             _open_watchers.add(self)
@@ -121,6 +141,8 @@ class Watcher:
         if grouped:
             refs = list(refs)
             if len(refs) >= GROUP_FROM:
+                if self._groups is None:
+                    self._groups = Groups(fetch_local=self._fetch_local)
                 refs = self._groups.split(refs)
         self._register(refs)
 
@@ -143,7 +165,8 @@ class Watcher:
     def poke(self) -> None:
         """Wake :meth:`next_ready` from the loop thread (it returns ``[]``)."""
         self._poked = True
-        self._event.set()
+        if self._event is not None:
+            self._event.set()
 
     def take_arrived(self, *, block: bool = False) -> list[ray.ObjectRef[Any]]:
         """Return what Ray has reported so far, without waiting.
@@ -163,7 +186,7 @@ class Watcher:
             self._cancels.pop(ref, None)
         if batch and self._fetch_local and USE_ON_READY:
             batch = self._keep_local(batch)
-        if batch and self._groups:
+        if batch and self._groups is not None and self._groups:
             members, to_register = self._groups.expand(batch)
             self._register(to_register)
             batch += members
@@ -189,17 +212,23 @@ class Watcher:
                 if not blocked:  # waiting on the event was the schedule point
                     await anyio.lowlevel.cancel_shielded_checkpoint()
                 return batch
+            event = self._event
+            if not self._waiting or event is None:
+                # Reports came in, but none of those refs is local yet: they
+                # went to the shared waiter, whose report must wake us. The
+                # event is only armed when nothing had come in: look again.
+                continue
             try:
-                if self._groups:
+                if self._groups is not None and self._groups:
                     with anyio.move_on_after(self._groups.sweep_every):
-                        await self._event.wait()
+                        await event.wait()
                 else:
-                    await self._event.wait()
+                    await event.wait()
             finally:
                 with self._lock:
                     self._waiting = False
             blocked = True
-            if not self._event.is_set() and self._groups:
+            if not event.is_set() and self._groups is not None and self._groups:
                 # Nothing reported for a while: see whether members are ready
                 # (or failed) while their sentinels are still pending.
                 batch = await self._groups.sweep()
@@ -212,8 +241,11 @@ class Watcher:
         with _open_watchers_lock:
             _open_watchers.discard(self)
         cancels, self._cancels = self._cancels, {}
-        self._groups.clear()
         withdraw(cancels.values(), self._session)
+        if self._groups is not None:
+            groups, self._groups = self._groups, None
+            drop_later(groups, len(groups))
+            del groups
         with self._lock:
             self._arrived = []
 
@@ -253,7 +285,8 @@ class Watcher:
         with self._lock:
             self._wake_scheduled = False
             self._waiting = False
-        self._event.set()
+        if self._event is not None:
+            self._event.set()
 
 
 def split_ready(
@@ -363,8 +396,8 @@ async def fetch(refs: Sequence[ray.ObjectRef[Any]]) -> list[Any]:
                     for index in repeats.pop(ref, ()) if repeats else ():
                         values[index] = value
     except BaseException:
-        # Cancelled or failed: let the withdraw thread free the map too.
-        drop_later(position)
+        # Cancelled or failed: let the withdraw thread free the map.
+        drop_later(position, len(position))
         del position
         raise
     return values
