@@ -133,7 +133,3 @@ class Groups:
         elapsed = time.perf_counter() - started
         self.sweep_every = max(SWEEP_EVERY_MIN, elapsed / SWEEP_SHARE)
         return ready
-
-    def clear(self) -> None:
-        """Forget every group."""
-        self._members = {}
