@@ -207,6 +207,13 @@ class Watcher:
         blocked = False
         while True:
             batch = self.take_arrived(block=True)
+            groups = self._groups
+            if groups is not None and groups.due():
+                # Members may be ready (or failed) while their sentinels are
+                # still pending: look at all of them now and then.
+                with self._lock:
+                    self._waiting = False  # not going to wait on this round
+                batch += await groups.sweep()
             if batch or self._poked:
                 self._poked = False
                 if not blocked:  # waiting on the event was the schedule point
@@ -219,8 +226,8 @@ class Watcher:
                 # event is only armed when nothing had come in: look again.
                 continue
             try:
-                if self._groups is not None and self._groups:
-                    with anyio.move_on_after(self._groups.sweep_every):
+                if groups is not None and groups:
+                    with anyio.move_on_at(groups.sweep_at):
                         await event.wait()
                 else:
                     await event.wait()
@@ -228,12 +235,6 @@ class Watcher:
                 with self._lock:
                     self._waiting = False
             blocked = True
-            if not event.is_set() and self._groups is not None and self._groups:
-                # Nothing reported for a while: see whether members are ready
-                # (or failed) while their sentinels are still pending.
-                batch = await self._groups.sweep()
-                if batch:
-                    return batch
 
     def close(self) -> None:
         """Withdraw every registration; later reports from Ray are ignored."""

@@ -46,7 +46,12 @@ async def get(obj: Any, *, timeout: float | None = None) -> Any:
     * anything else: returned unchanged.
 
     Refs that are already finished are fetched at once with batched ``ray.get``
-    calls; the others are fetched in batches as Ray reports them ready.
+    calls; the others are fetched in batches as Ray reports them ready. A list
+    of 256 or more pending refs is watched in groups of 128 neighbours, one
+    registration each: a failed task in such a list is raised when its group
+    reports or at the next sweep of the whole list (every 0.5 s, or longer
+    for lists so large that a sweep would take over 2 % of the time), while
+    ``ray.get`` raises it at once.
 
     This is a checkpoint. On cancellation (or timeout) every registration with
     Ray is withdrawn and every awaitable still running is cancelled; nothing

@@ -15,18 +15,21 @@ Two rules bound the cost when neighbours do not finish together:
 * a group whose sweep finds fewer than a quarter of its members ready is
   broken up and its members are watched one by one from then on, so refs that
   finish in reverse order cost one sweep more, not a sweep per ref;
-* the owner sweeps every member now and then (:meth:`Groups.sweep`, see
-  ``Watcher.next_ready``), so a failed member is seen even while its sentinel
-  is still running, at most ``sweep_every`` seconds late. The interval grows
-  with the cost of a sweep, which is kept under 2 % of one core.
+* the owner sweeps every member when ``sweep_at`` has passed
+  (:meth:`Groups.sweep`, see ``Watcher.next_ready``), whether or not other
+  groups are reporting, so a failed member is seen even while its sentinel is
+  still running, at most ``sweep_every`` seconds late. The interval grows with
+  the cost of a sweep, which is kept under 2 % of one core.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
 
+import anyio
 import anyio.lowlevel
 import ray
 
@@ -56,6 +59,9 @@ class Groups:
         self._members: dict[Ref, list[Ref]] = {}
         #: Seconds between two sweeps of all members.
         self.sweep_every = SWEEP_EVERY_MIN
+        #: When the next sweep is due, in the loop's clock (``anyio.current_time``);
+        #: set by the first :meth:`due`.
+        self.sweep_at = math.inf
 
     def __len__(self) -> int:
         """How many members (sentinels not counted) are still pending."""
@@ -109,6 +115,13 @@ class Groups:
                 to_register.append(sentinel)
         return ready, to_register
 
+    def due(self) -> bool:
+        """Whether members are pending and their sweep is due."""
+        now = anyio.current_time()
+        if self.sweep_at == math.inf:
+            self.sweep_at = now + self.sweep_every
+        return now >= self.sweep_at and bool(self)
+
     async def sweep(self) -> list[Ref]:
         """Take every member that is ready now, in chunks with checkpoints between.
 
@@ -132,4 +145,5 @@ class Groups:
                 self._members[sentinel] = [ref for ref in members if ref not in taken]
         elapsed = time.perf_counter() - started
         self.sweep_every = max(SWEEP_EVERY_MIN, elapsed / SWEEP_SHARE)
+        self.sweep_at = anyio.current_time() + self.sweep_every
         return ready
