@@ -242,10 +242,14 @@ class Watcher:
         with _open_watchers_lock:
             _open_watchers.discard(self)
         cancels, self._cancels = self._cancels, {}
-        withdraw(cancels.values(), self._session)
-        if self._groups is not None:
+        if self._groups is None:
+            withdraw(cancels.values(), self._session)
+        else:
+            # A grouped watch belongs to a large call: its few registrations
+            # go to the withdraw thread with its bookkeeping, so that a
+            # cancellation pays for one hand-over only.
             groups, self._groups = self._groups, None
-            drop_later(groups, len(groups))
+            withdraw(cancels.values(), self._session, inline_max=0, drop=groups)
             del groups
         with self._lock:
             self._arrived = []

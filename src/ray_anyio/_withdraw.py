@@ -21,7 +21,7 @@ import ray
 INLINE_MAX = 512
 
 _lock = threading.Condition()
-_queue: deque[tuple[Collection[Callable[[], None]], object]] = deque()
+_queue: deque[tuple[Collection[Callable[[], None]], object, object]] = deque()
 _pending = 0
 _running = False
 
@@ -40,20 +40,28 @@ def _still_current(session: object) -> bool:
     return session is not None and current_session() is session
 
 
-def withdraw(cancels: Collection[Callable[[], None]], session: object) -> None:
+def withdraw(
+    cancels: Collection[Callable[[], None]],
+    session: object,
+    *,
+    inline_max: int = INLINE_MAX,
+    drop: object = None,
+) -> None:
     """Call every function in ``cancels``: now if few, soon on a thread if many.
 
     ``session`` is :func:`current_session` as it was when the registrations
     were made; if Ray has shut down since, they died with it and nothing is
-    called.
+    called. A call that goes to the thread takes ``drop`` (bookkeeping of the
+    same call) along, to be freed there; the caller must drop its own
+    reference right after.
     """
     if not _still_current(session):
         return
-    if len(cancels) <= INLINE_MAX:
+    if len(cancels) <= inline_max:
         for cancel in cancels:
             cancel()
         return
-    _hand_over(cancels, session)
+    _hand_over(cancels, session, drop)
 
 
 def drop_later(obj: object, size: int) -> None:
@@ -65,13 +73,15 @@ def drop_later(obj: object, size: int) -> None:
     right after.
     """
     if size > INLINE_MAX:
-        _hand_over((), obj)  # not a session: nothing is called
+        _hand_over((), None, obj)
 
 
-def _hand_over(cancels: Collection[Callable[[], None]], obj: object) -> None:
+def _hand_over(
+    cancels: Collection[Callable[[], None]], session: object, drop: object
+) -> None:
     global _pending, _running
     with _lock:
-        _queue.append((cancels, obj))
+        _queue.append((cancels, session, drop))
         _pending += len(cancels)
         if not _running:
             _running = True
@@ -100,13 +110,13 @@ def _run() -> None:
             if not _queue:
                 _running = False
                 return
-            cancels, session = _queue.popleft()
-        if _still_current(session):
+            cancels, session, dropped = _queue.popleft()
+        if cancels and _still_current(session):
             for cancel in cancels:
                 cancel()
         with _lock:
             _pending -= len(cancels)
             if _pending == 0:
                 _lock.notify_all()
-        # Free here, outside the lock (a dropped object is in ``session``).
-        del cancels, session
+        # Free here, outside the lock.
+        del cancels, session, dropped

@@ -67,12 +67,16 @@ def b1_get_finished(ctx: Context) -> list[Row]:
         gather: list[float] = []
         ours: dict[str, list[float]] = {b: [] for b in ctx.backends}
         with_gather = n <= 10_000
-        for _ in range(ctx.repeats(7 if n <= 10_000 else 3)):
-            base.append(time_sync(partial(ray.get, refs)))
-            for b in ctx.backends:
-                ours[b].append(_run(b, time_async, partial(get, refs)))
-            if with_gather:
-                gather.append(asyncio.run(time_async(partial(asyncio.gather, *refs))))
+        names = ["ray.get", *ctx.backends] + (["gather"] if with_gather else [])
+        for rep in range(ctx.repeats(7 if n <= 10_000 else 3)):
+            for name in _rotated(names, rep):
+                if name == "ray.get":
+                    base.append(time_sync(partial(ray.get, refs)))
+                elif name == "gather":
+                    gathered = partial(asyncio.gather, *refs)
+                    gather.append(asyncio.run(time_async(gathered)))
+                else:
+                    ours[name].append(_run(name, time_async, partial(get, refs)))
         for b in ctx.backends:
             baselines = {"ray.get": median(base)}
             if with_gather:
@@ -254,7 +258,8 @@ def _b4_pending(ctx: Context, sizes: list[int]) -> list[Row]:
     times: dict[str, dict[int, float]] = {b: {} for b in [*ctx.backends, "ray.wait"]}
     for n in sizes:
         runs: dict[str, list[float]] = {b: [] for b in times}
-        for rep in range(ctx.repeats(6)):
+        # The small size is short and noisy, and cheap: more runs of it.
+        for rep in range(ctx.repeats(10 if n == sizes[0] else 6)):
             # The quadratic baseline takes seconds per run: two runs only.
             names = [*ctx.backends, "ray.wait"] if rep < 2 else list(ctx.backends)
             for name in _rotated(names, rep):
@@ -288,11 +293,16 @@ def _b4_finished(ctx: Context, sizes: list[int]) -> list[Row]:
     for n in sizes:
         refs = finished_refs(n)
         runs: dict[str, list[float]] = {b: [] for b in times}
-        for _ in range(ctx.repeats(5)):
-            runs["ray.wait"].append(time_sync(partial(_ray_drain, list(refs))))
-            runs["list copy"].append(time_sync(partial(_copy_drain, list(refs))))
-            for b in ctx.backends:
-                runs[b].append(_run(b, time_async, partial(_drain, list(refs))))
+        for rep in range(ctx.repeats(7)):
+            for name in _rotated(list(times), rep):
+                if name == "ray.wait":
+                    runs[name].append(time_sync(partial(_ray_drain, list(refs))))
+                elif name == "list copy":
+                    runs[name].append(time_sync(partial(_copy_drain, list(refs))))
+                else:
+                    runs[name].append(
+                        _run(name, time_async, partial(_drain, list(refs)))
+                    )
         for name, values in runs.items():
             times[name][n] = median(values)
     return _growth_rows(
