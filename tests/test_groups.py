@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import anyio.abc
 import pytest
 import ray
 
@@ -66,22 +67,36 @@ async def test_sweep_takes_ready_members_without_their_sentinel(gate: Any) -> No
     assert await groups.sweep() == []
 
 
+class _Getting:
+    """A ``get`` running in a task group, with its result or its failure."""
+
+    def __init__(self, refs: list[ray.ObjectRef[Any]]) -> None:
+        self.refs = refs
+        self.result: list[Any] = []
+        self.errors: list[ValueError] = []
+
+    async def start(self, tg: anyio.abc.TaskGroup) -> None:
+        """Start the ``get``; return once it is registered with Ray."""
+        tg.start_soon(self._run)
+        while _engine.live_registrations() == 0:
+            await anyio.sleep(0.01)
+
+    async def _run(self) -> None:
+        try:
+            self.result.extend(await ray_anyio.get(self.refs))
+        except ValueError as exc:
+            self.errors.append(exc)
+
+
 async def test_a_large_get_registers_one_sentinel_per_group(gate: Any) -> None:
     n = GROUP_FROM * 2
-    refs = [gate.value_after(i) for i in range(n)]
+    getting = _Getting([gate.value_after(i) for i in range(n)])
     with anyio.fail_after(60):
         async with anyio.create_task_group() as tg:
-            result: list[Any] = []
-
-            async def get_all() -> None:
-                result.extend(await ray_anyio.get(refs))
-
-            tg.start_soon(get_all)
-            while _engine.live_registrations() == 0:
-                await anyio.sleep(0.01)
+            await getting.start(tg)
             assert _engine.live_registrations() == n // GROUP_SIZE
             await anyio.to_thread.run_sync(gate.open)
-    assert result == list(range(n))
+    assert getting.result == list(range(n))
 
 
 async def test_members_done_in_reverse_order_are_all_fetched(
@@ -89,27 +104,22 @@ async def test_members_done_in_reverse_order_are_all_fetched(
 ) -> None:
     # Every sentinel finishes before its members: each group is broken up.
     n = GROUP_FROM
-    refs = [
-        other_gate.value_after(i)
-        if i % GROUP_SIZE == GROUP_SIZE - 1
-        else gate.value_after(i)
-        for i in range(n)
-    ]
+    getting = _Getting(
+        [
+            other_gate.value_after(i)
+            if i % GROUP_SIZE == GROUP_SIZE - 1
+            else gate.value_after(i)
+            for i in range(n)
+        ]
+    )
     with anyio.fail_after(60):
         async with anyio.create_task_group() as tg:
-            result: list[Any] = []
-
-            async def get_all() -> None:
-                result.extend(await ray_anyio.get(refs))
-
-            tg.start_soon(get_all)
-            while _engine.live_registrations() == 0:
-                await anyio.sleep(0.01)
+            await getting.start(tg)
             await anyio.to_thread.run_sync(other_gate.open)
             while _engine.live_registrations() < n - n // GROUP_SIZE:
                 await anyio.sleep(0.01)
             await anyio.to_thread.run_sync(gate.open)
-    assert result == list(range(n))
+    assert getting.result == list(range(n))
 
 
 async def test_a_failed_member_raises_while_its_sentinel_still_runs(
@@ -119,23 +129,15 @@ async def test_a_failed_member_raises_while_its_sentinel_still_runs(
     # all members sees the failure: ``get`` raises it, as ray.get would,
     # instead of waiting for the sentinels.
     n = GROUP_FROM
-    refs = [
-        other_gate.fail_after(f"member {i}") if i % 2 == 0 else gate.value_after(i)
-        for i in range(n)
-    ]
-    errors: list[BaseException] = []
-
-    async def get_all() -> None:
-        try:
-            await ray_anyio.get(refs)
-        except ValueError as exc:
-            errors.append(exc)
-
+    getting = _Getting(
+        [
+            other_gate.fail_after(f"member {i}") if i % 2 == 0 else gate.value_after(i)
+            for i in range(n)
+        ]
+    )
     with anyio.fail_after(60):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(get_all)
-            while _engine.live_registrations() == 0:
-                await anyio.sleep(0.01)
+            await getting.start(tg)
             await anyio.to_thread.run_sync(other_gate.open)
-    assert len(errors) == 1
-    assert "member" in str(errors[0])
+    assert len(getting.errors) == 1
+    assert "member" in str(getting.errors[0])

@@ -15,7 +15,6 @@ from types import TracebackType
 from typing import Any
 
 import anyio
-import anyio.lowlevel
 import ray
 from anyio.abc import TaskGroup
 from ray.exceptions import GetTimeoutError
@@ -23,6 +22,7 @@ from ray.exceptions import GetTimeoutError
 from ._checks import check_items, check_timeout
 from ._engine import Outcome, Watcher, fetch_outcomes, split_ready
 from ._slots import resolve_chain
+from ._wakeup import checkpoint
 
 
 def as_completed(
@@ -135,7 +135,7 @@ class AsCompleted:
             raise RuntimeError(
                 "use the iterator inside `async with as_completed(...) as results:`"
             )
-        await anyio.lowlevel.checkpoint()
+        await checkpoint()
         while not self._outcomes:
             if not self._left:
                 raise StopAsyncIteration

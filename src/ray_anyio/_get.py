@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import Any, TypeVar, overload
 
 import anyio
-import anyio.lowlevel
 import ray
 from ray.exceptions import GetTimeoutError
 
@@ -14,6 +13,7 @@ from ._checks import check_timeout
 from ._engine import fetch, fetch_one
 from ._group import FirstErrorGroup
 from ._slots import is_awaitable, resolve_chain
+from ._wakeup import checkpoint
 
 T = TypeVar("T")
 
@@ -78,7 +78,7 @@ async def get(obj: Any, *, timeout: float | None = None) -> Any:
         a, b = await ray_anyio.get([f.remote(1), some_coroutine()])
     """
     seconds = check_timeout(timeout)
-    await anyio.lowlevel.checkpoint()
+    await checkpoint()
     if isinstance(obj, ray.ObjectRef) and seconds is None:
         return await fetch_one(obj)
     if seconds is None:

@@ -16,13 +16,13 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
 
 import anyio
-import anyio.lowlevel
 import ray
 
 from ._checks import check_positive_int
 from ._engine import Outcome, Watcher, fetch_outcomes
 from ._scope import DEFAULT_CANCEL_TIMEOUT, RemoteCallable, TaskScope, is_remote
 from ._slots import is_awaitable, resolve_chain
+from ._wakeup import checkpoint
 
 T = TypeVar("T")
 
@@ -200,7 +200,7 @@ class MapResults(Generic[T]):
             raise RuntimeError(
                 "use the iterator inside `async with map(...) as results:`"
             )
-        await anyio.lowlevel.checkpoint()
+        await checkpoint()
         while (number := self._next_finished()) is None:
             if self._failure is not None:
                 raise self._failure

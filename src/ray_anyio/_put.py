@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import anyio.lowlevel
 import anyio.to_thread
 import ray
+
+from ._wakeup import checkpoint
 
 T = TypeVar("T")
 
@@ -41,7 +42,7 @@ async def put(value: T) -> ray.ObjectRef[T]:
     """
     size = _known_size(value)
     if size is not None and size <= INLINE_PUT_MAX:
-        await anyio.lowlevel.checkpoint()
+        await checkpoint()
         return ray.put(value)
     return await anyio.to_thread.run_sync(ray.put, value)
 

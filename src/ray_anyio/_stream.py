@@ -12,10 +12,10 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-import anyio.lowlevel
 import ray
 
 from ._engine import Watcher, fetch_one
+from ._wakeup import checkpoint
 
 
 def stream(gen: Any, *, values: bool = False) -> Stream:
@@ -88,7 +88,7 @@ class Stream:
                 been read, or the stream was closed.
             Exception: with ``values=True``, the error of a failed item.
         """
-        await anyio.lowlevel.checkpoint()
+        await checkpoint()
         if self._taken is None:
             if self._ended:
                 raise StopAsyncIteration

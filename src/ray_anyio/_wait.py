@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio
-import anyio.lowlevel
 import ray
 
 from ._checks import check_items, check_positive_int, check_timeout
 from ._group import FirstErrorGroup
 from ._slots import discard, resolve_chain
 from ._wait_state import Remaining, WaitState
+from ._wakeup import checkpoint
 
 
 async def wait(
@@ -72,7 +72,7 @@ async def wait(
         check_items(items, "wait")
     check_positive_int(num_returns, "num_returns")
     if not items:
-        await anyio.lowlevel.checkpoint()
+        await checkpoint()
         return [], []
     if num_returns > len(items):
         raise ValueError(
@@ -81,7 +81,7 @@ async def wait(
         )
     if state is not None:
         return await _wait_again(state, num_returns, seconds)
-    await anyio.lowlevel.checkpoint()
+    await checkpoint()
     return await _wait_new(items, num_returns, seconds, fetch_local)
 
 
@@ -126,7 +126,7 @@ async def _wait_again(
     try:
         state.absorb(state.watcher.take_arrived())
         if state.count >= num_returns or seconds == 0:
-            await anyio.lowlevel.checkpoint()
+            await checkpoint()
         else:
             with anyio.move_on_after(seconds):
                 await state.wait_for(num_returns)

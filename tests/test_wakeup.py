@@ -1,0 +1,48 @@
+"""The backend-specific module: waking a loop from a thread, and its checkpoint."""
+
+from __future__ import annotations
+
+import threading
+
+import anyio
+import pytest
+
+from ray_anyio._wakeup import checkpoint, current_loop, current_waker
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_checkpoint_is_a_cancellation_point() -> None:
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await checkpoint()
+        pytest.fail("a cancelled checkpoint returned")  # pragma: no cover
+    assert scope.cancelled_caught
+
+
+async def test_checkpoint_lets_other_tasks_run() -> None:
+    ran = []
+
+    async def other() -> None:
+        ran.append(True)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(other)
+        await checkpoint()
+        assert ran == [True]
+
+
+async def test_waker_runs_a_callable_on_the_loop_from_a_thread() -> None:
+    wake = current_waker()
+    loop = current_loop()
+    done = anyio.Event()
+    seen: list[object] = []
+
+    def on_loop() -> None:
+        seen.append(current_loop())
+        done.set()
+
+    threading.Thread(target=wake, args=(on_loop,)).start()
+    with anyio.fail_after(10):
+        await done.wait()
+    assert seen == [loop]
