@@ -154,11 +154,16 @@ def b3_sequential(ctx: Context) -> list[Row]:
     base: list[float] = []
     native: list[float] = []
     ours: dict[str, list[float]] = {b: [] for b in ctx.backends}
-    for _ in range(ctx.repeats(7)):
-        base.append(time_sync(ray_loop) / m)
-        native.append(asyncio.run(time_async(native_loop)) / m)
-        for b in ctx.backends:
-            ours[b].append(_run(b, time_async, ours_loop) / m)
+    # Take turns: a run right after the native loop pays for Ray's clean-up
+    # of its 2,000 futures, so no contender may always come after it.
+    for rep in range(ctx.repeats(11)):
+        for name in _rotated(["ray.get", "native", *ctx.backends], rep):
+            if name == "ray.get":
+                base.append(time_sync(ray_loop) / m)
+            elif name == "native":
+                native.append(asyncio.run(time_async(native_loop)) / m)
+            else:
+                ours[name].append(_run(name, time_async, ours_loop) / m)
     rows = []
     for b in ctx.backends:
         ratio = median(ours[b]) / median(base)
@@ -344,15 +349,17 @@ def b5_stall(ctx: Context) -> list[Row]:
     refs = finished_refs(n)
     lags: dict[str, list[float]] = {b: [] for b in ctx.backends}
     base: list[float] = []
-    # A worst lag is a maximum, so noisy: more runs, the backends alternated.
+    # A worst lag is a maximum, so noisy: more runs, the contenders taking turns.
     # Each run starts collected: a full garbage collection owed to the
     # previous run's 100,000 values would otherwise stall whichever run is
     # next by ~30 ms (seen on asyncio, which ran right after ray.get).
-    for _ in range(ctx.repeats(7)):
-        base.append(time_sync(partial(ray.get, refs)))
-        for b in ctx.backends:
-            gc.collect()
-            lags[b].append(_run(b, _lag_while, partial(get, refs)))
+    for rep in range(ctx.repeats(11)):
+        for name in _rotated(["ray.get", *ctx.backends], rep):
+            if name == "ray.get":
+                base.append(time_sync(partial(ray.get, refs)))
+            else:
+                gc.collect()
+                lags[name].append(_run(name, _lag_while, partial(get, refs)))
     return [
         Row(
             "B5",
