@@ -21,15 +21,20 @@ async def test_checkpoint_is_a_cancellation_point() -> None:
 
 
 async def test_checkpoint_lets_other_tasks_run() -> None:
-    ran = []
+    # Two tasks that checkpoint after every step take turns; without a
+    # schedule point the first would take all its steps before the second.
+    log: list[str] = []
 
-    async def other() -> None:
-        ran.append(True)
+    async def steps(name: str) -> None:
+        for _ in range(10):
+            log.append(name)
+            await checkpoint()
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(other)
-        await checkpoint()
-        assert ran == [True]
+        tg.start_soon(steps, "a")
+        tg.start_soon(steps, "b")
+    assert set(log[:10]) == {"a", "b"}
+    assert len(log) == 20
 
 
 async def test_waker_runs_a_callable_on_the_loop_from_a_thread() -> None:
