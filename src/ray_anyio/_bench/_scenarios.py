@@ -13,10 +13,10 @@ import itertools
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import ray
@@ -58,30 +58,50 @@ def _rotated(names: list[str], rep: int) -> list[str]:
     return names[k:] + names[:k]
 
 
+T = TypeVar("T")
+
+
+def _take_turns(
+    contenders: Mapping[str, Callable[[], T]],
+    reps: int,
+    *,
+    at_most: dict[str, int] | None = None,
+) -> dict[str, list[T]]:
+    """Run every contender ``reps`` times, taking turns going first.
+
+    A contender named in ``at_most`` runs only in that many first repetitions
+    (a slow baseline that is a reference, not the target).
+    """
+    limits = at_most or {}
+    results: dict[str, list[T]] = {name: [] for name in contenders}
+    for rep in range(reps):
+        names = [name for name in contenders if rep < limits.get(name, reps)]
+        for name in _rotated(names, rep):
+            results[name].append(contenders[name]())
+    return results
+
+
 def b1_get_finished(ctx: Context) -> list[Row]:
     sizes = [100, 1000] if ctx.quick else [100, 1000, 10_000, 100_000]
     rows = []
     for n in sizes:
         refs = finished_refs(n)
-        base: list[float] = []
-        gather: list[float] = []
-        ours: dict[str, list[float]] = {b: [] for b in ctx.backends}
         with_gather = n <= 10_000
+        contenders: dict[str, Callable[[], float]] = {
+            "ray.get": partial(time_sync, partial(ray.get, refs))
+        }
+        for b in ctx.backends:
+            contenders[b] = partial(_run, b, time_async, partial(get, refs))
+        if with_gather:
+            contenders["gather"] = partial(_time_gather, refs)
         # Runs of up to 10,000 refs take milliseconds and a shared machine
         # spikes single runs by 1.5x: 11 runs. Native gather is the slow
         # reference, not the target: 3 runs of it.
-        names = ["ray.get", *ctx.backends] + (["gather"] if with_gather else [])
-        for rep in range(ctx.repeats(11 if n <= 10_000 else 3)):
-            if rep == 3 and "gather" in names:
-                names.remove("gather")
-            for name in _rotated(names, rep):
-                if name == "ray.get":
-                    base.append(time_sync(partial(ray.get, refs)))
-                elif name == "gather":
-                    gathered = partial(asyncio.gather, *refs)
-                    gather.append(asyncio.run(time_async(gathered)))
-                else:
-                    ours[name].append(_run(name, time_async, partial(get, refs)))
+        ours = _take_turns(
+            contenders, ctx.repeats(11 if n <= 10_000 else 3), at_most={"gather": 3}
+        )
+        base = ours["ray.get"]
+        gather = ours.get("gather", [])
         for b in ctx.backends:
             baselines = {"ray.get": median(base)}
             if with_gather:
@@ -105,18 +125,27 @@ def b1_get_finished(ctx: Context) -> list[Row]:
     return rows
 
 
+def _time_gather(refs: list[ray.ObjectRef[Any]]) -> float:
+    """Seconds Ray's native ``asyncio.gather`` over ``refs`` takes."""
+    return asyncio.run(time_async(partial(asyncio.gather, *refs)))
+
+
 def b2_get_running(ctx: Context) -> list[Row]:
     n = 1000 if ctx.quick else 10_000
     sleeper = new_sleeper()
-    base: list[float] = []
-    ours: dict[str, list[float]] = {b: [] for b in ctx.backends}
-    for rep in range(ctx.repeats(6)):
-        for name in _rotated(["ray.get", *ctx.backends], rep):
-            refs = running_refs(sleeper, n)
-            if name == "ray.get":
-                base.append(time_sync(partial(ray.get, refs)))
-            else:
-                ours[name].append(_run(name, time_async, partial(get, refs)))
+
+    def ray_get() -> float:
+        return time_sync(partial(ray.get, running_refs(sleeper, n)))
+
+    def ours_on(backend: str) -> float:
+        refs = running_refs(sleeper, n)
+        return float(_run(backend, time_async, partial(get, refs)))
+
+    contenders: dict[str, Callable[[], float]] = {"ray.get": ray_get}
+    for b in ctx.backends:
+        contenders[b] = partial(ours_on, b)
+    ours = _take_turns(contenders, ctx.repeats(6))
+    base = ours["ray.get"]
     ray.kill(sleeper)
     return [
         Row(
@@ -151,19 +180,18 @@ def b3_sequential(ctx: Context) -> list[Row]:
         for ref in refs:
             await ref
 
-    base: list[float] = []
-    native: list[float] = []
-    ours: dict[str, list[float]] = {b: [] for b in ctx.backends}
+    contenders: dict[str, Callable[[], float]] = {
+        "ray.get": partial(time_sync, ray_loop),
+        "native": lambda: asyncio.run(time_async(native_loop)),
+    }
+    for b in ctx.backends:
+        contenders[b] = partial(_run, b, time_async, ours_loop)
     # Take turns: a run right after the native loop pays for Ray's clean-up
     # of its 2,000 futures, so no contender may always come after it.
-    for rep in range(ctx.repeats(11)):
-        for name in _rotated(["ray.get", "native", *ctx.backends], rep):
-            if name == "ray.get":
-                base.append(time_sync(ray_loop) / m)
-            elif name == "native":
-                native.append(asyncio.run(time_async(native_loop)) / m)
-            else:
-                ours[name].append(_run(name, time_async, ours_loop) / m)
+    totals = _take_turns(contenders, ctx.repeats(11))
+    ours = {name: [t / m for t in times] for name, times in totals.items()}
+    base = ours["ray.get"]
+    native = ours["native"]
     rows = []
     for b in ctx.backends:
         ratio = median(ours[b]) / median(base)
@@ -266,22 +294,23 @@ def _b4_pending(ctx: Context, sizes: list[int]) -> list[Row]:
     blocker = new_blocker()
     keys = itertools.count(1)
     times: dict[str, dict[int, float]] = {b: {} for b in [*ctx.backends, "ray.wait"]}
+
+    def drain_with(name: str, n: int) -> float:
+        key = next(keys)
+        refs = blocked_refs(blocker, n, key)
+        if name == "ray.wait":
+            return _ray_drain_after_release(blocker, key, refs)
+        return float(_run(name, _drain_after_release, blocker, key, refs))
+
     for n in sizes:
-        runs: dict[str, list[float]] = {b: [] for b in times}
-        # The small size is short and noisy, and cheap: more runs of it.
-        for rep in range(ctx.repeats(10 if n == sizes[0] else 6)):
-            # The quadratic baseline takes seconds per run: two runs only.
-            names = [*ctx.backends, "ray.wait"] if rep < 2 else list(ctx.backends)
-            for name in _rotated(names, rep):
-                key = next(keys)
-                refs = blocked_refs(blocker, n, key)
-                if name == "ray.wait":
-                    runs[name].append(_ray_drain_after_release(blocker, key, refs))
-                else:
-                    runs[name].append(
-                        _run(name, _drain_after_release, blocker, key, refs)
-                    )
-                del refs
+        contenders = {name: partial(drain_with, name, n) for name in times}
+        # The small size is short and noisy, and cheap: more runs of it. The
+        # quadratic baseline takes seconds per run: two runs only.
+        runs = _take_turns(
+            contenders,
+            ctx.repeats(10 if n == sizes[0] else 6),
+            at_most={"ray.wait": 2},
+        )
         for name, values in runs.items():
             times[name][n] = median(values)
     ray.kill(blocker)
@@ -300,19 +329,19 @@ def _b4_finished(ctx: Context, sizes: list[int]) -> list[Row]:
     times: dict[str, dict[int, float]] = {
         b: {} for b in [*ctx.backends, "ray.wait", "list copy"]
     }
+
+    def drain_with(name: str, refs: list[ray.ObjectRef[Any]]) -> float:
+        # Each run drains a fresh copy: a drain consumes its list.
+        if name == "ray.wait":
+            return time_sync(partial(_ray_drain, list(refs)))
+        if name == "list copy":
+            return time_sync(partial(_copy_drain, list(refs)))
+        return float(_run(name, time_async, partial(_drain, list(refs))))
+
     for n in sizes:
         refs = finished_refs(n)
-        runs: dict[str, list[float]] = {b: [] for b in times}
-        for rep in range(ctx.repeats(7)):
-            for name in _rotated(list(times), rep):
-                if name == "ray.wait":
-                    runs[name].append(time_sync(partial(_ray_drain, list(refs))))
-                elif name == "list copy":
-                    runs[name].append(time_sync(partial(_copy_drain, list(refs))))
-                else:
-                    runs[name].append(
-                        _run(name, time_async, partial(_drain, list(refs)))
-                    )
+        contenders = {name: partial(drain_with, name, refs) for name in times}
+        runs = _take_turns(contenders, ctx.repeats(7))
         for name, values in runs.items():
             times[name][n] = median(values)
     return _growth_rows(
@@ -347,19 +376,22 @@ async def _lag_while(work: Callable[[], Any]) -> float:
 def b5_stall(ctx: Context) -> list[Row]:
     n = 10_000 if ctx.quick else 100_000
     refs = finished_refs(n)
-    lags: dict[str, list[float]] = {b: [] for b in ctx.backends}
-    base: list[float] = []
+
     # A worst lag is a maximum, so noisy: more runs, the contenders taking turns.
     # Each run starts collected: a full garbage collection owed to the
     # previous run's 100,000 values would otherwise stall whichever run is
     # next by ~30 ms (seen on asyncio, which ran right after ray.get).
-    for rep in range(ctx.repeats(11)):
-        for name in _rotated(["ray.get", *ctx.backends], rep):
-            if name == "ray.get":
-                base.append(time_sync(partial(ray.get, refs)))
-            else:
-                gc.collect()
-                lags[name].append(_run(name, _lag_while, partial(get, refs)))
+    def lag_on(backend: str) -> float:
+        gc.collect()
+        return float(_run(backend, _lag_while, partial(get, refs)))
+
+    contenders: dict[str, Callable[[], float]] = {
+        "ray.get": partial(time_sync, partial(ray.get, refs))
+    }
+    for b in ctx.backends:
+        contenders[b] = partial(lag_on, b)
+    lags = _take_turns(contenders, ctx.repeats(11))
+    base = lags["ray.get"]
     return [
         Row(
             "B5",
@@ -496,19 +528,21 @@ def b7_cancel(ctx: Context) -> list[Row]:
     # A cancelled get takes a fraction of a millisecond: many runs, the
     # backends taking turns, so that the median (and trio against asyncio)
     # is not one run's noise.
-    runs: dict[str, list[tuple[float, float, int]]] = {b: [] for b in ctx.backends}
-    for rep in range(ctx.repeats(15)):
-        for b in _rotated(ctx.backends, rep):
-            runs[b].append(_run(b, _cancel_time, refs, False))
+    runs = _take_turns(
+        {b: partial(_run, b, _cancel_time, refs, False) for b in ctx.backends},
+        ctx.repeats(15),
+    )
     # Tasks awaiting get(ref) against the same number of tasks awaiting an
     # event, run back to back: the ratio of each pair cancels the drift of a
     # shared machine, and the backends take turns.
-    tasks: dict[str, list[float]] = {b: [] for b in ctx.backends}
-    events: dict[str, list[float]] = {b: [] for b in ctx.backends}
-    for rep in range(ctx.repeats(5)):
-        for b in _rotated(ctx.backends, rep):
-            tasks[b].append(_run(b, _cancel_time, refs, True)[0])
-            events[b].append(_run(b, _cancel_time_events, n))
+
+    def pair_on(backend: str) -> tuple[float, float]:
+        tasks = _run(backend, _cancel_time, refs, True)[0]
+        return tasks, _run(backend, _cancel_time_events, n)
+
+    paired = _take_turns({b: partial(pair_on, b) for b in ctx.backends}, ctx.repeats(5))
+    tasks = {b: [t for t, _ in runs_] for b, runs_ in paired.items()}
+    events = {b: [e for _, e in runs_] for b, runs_ in paired.items()}
     for b in ctx.backends:
         one = runs[b]
         t_one = median([x[0] for x in one])
