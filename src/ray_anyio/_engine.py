@@ -22,6 +22,7 @@ import ray
 from ray.exceptions import GetTimeoutError
 
 from ._groups import GROUP_FROM, Groups
+from ._offload import run_chunks_in_thread
 from ._shared_waiter import SHARED_WAITER
 from ._wakeup import current_waker
 from ._withdraw import current_session, drop_later, withdraw
@@ -30,10 +31,11 @@ from ._withdraw import pending as withdrawing
 #: Fetch batches up to this size on the loop thread; larger ones go to a worker
 #: thread so that deserialising them does not stall the loop.
 INLINE_FETCH_MAX = 1024
-#: Largest ``ray.get`` done in one worker-thread call. Deserialising holds the
-#: GIL without giving it up, so a chunk is also the longest the loop thread can
-#: be kept waiting (about 7 ms for 1,000 small values on the reference
-#: machine); between chunks the task checks for cancellation.
+#: Largest ``ray.get`` the worker thread makes at once. Ray turns a whole
+#: batch into Python objects without giving up the GIL, so a chunk bounds how
+#: long the loop thread can be kept waiting (about 7 ms for 1,000 small values
+#: on the reference machine); between chunks the thread stops if the call
+#: was cancelled.
 THREAD_CHUNK = 1000
 
 #: When fewer refs than this arrive at once while more are pending, ``fetch``
@@ -326,14 +328,14 @@ def _get_chunked(refs: list[ray.ObjectRef[Any]]) -> list[Any]:
 async def _in_chunks(
     refs: Sequence[ray.ObjectRef[Any]], fn: Callable[[list[ray.ObjectRef[Any]]], Any]
 ) -> list[Any]:
-    """Run ``fn`` over chunks of ``refs``: inline if small, else off the loop."""
+    """Run ``fn`` over chunks of ``refs``: inline if small, else off the loop.
+
+    Off the loop, one worker-thread call runs every chunk; a cancellation is
+    taken between chunks (:func:`._offload.run_chunks_in_thread`).
+    """
     if len(refs) <= INLINE_FETCH_MAX:
         return [fn(list(refs))]
-    results = []
-    for start in range(0, len(refs), THREAD_CHUNK):
-        chunk = list(refs[start : start + THREAD_CHUNK])
-        results.append(await anyio.to_thread.run_sync(fn, chunk))
-    return results
+    return await run_chunks_in_thread(refs, THREAD_CHUNK, fn)
 
 
 async def _get_batch(refs: Sequence[ray.ObjectRef[Any]]) -> list[Any]:
