@@ -33,10 +33,10 @@ from ._withdraw import pending as withdrawing
 INLINE_FETCH_MAX = 1024
 #: Largest ``ray.get`` the worker thread makes at once. Ray turns a whole
 #: batch into Python objects without giving up the GIL, so a chunk bounds how
-#: long the loop thread can be kept waiting (about 7 ms for 1,000 small values
+#: long the loop thread can be kept waiting (about 3.5 ms for 500 small values
 #: on the reference machine); between chunks the thread stops if the call
 #: was cancelled.
-THREAD_CHUNK = 1000
+THREAD_CHUNK = 500
 
 #: When fewer refs than this arrive at once while more are pending, ``fetch``
 #: waits ``COALESCE_WINDOW`` seconds for more before fetching them. The last
