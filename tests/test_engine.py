@@ -19,9 +19,14 @@ from ray.exceptions import RayActorError, WorkerCrashedError
 import ray_anyio
 from ray_anyio import _engine, _withdraw
 
-from .helpers import Gates, Nested, crash, sleep_then, square, start
+from .helpers import Gates, Nested, crash, fail, sleep_then, square, start
 
 pytestmark = pytest.mark.anyio
+
+#: Both ways the engine tells whether a reported object is on this node.
+by_locality_check = pytest.mark.parametrize(
+    "object_exists", [True, False], ids=["object_exists", "ray_wait"]
+)
 
 
 def test_loops_in_several_threads_at_once(gate: Any) -> None:
@@ -107,7 +112,27 @@ async def test_burst_is_reported_in_batches(gate: Any) -> None:
     assert len(batches) < 200
 
 
-async def test_a_report_of_a_remote_object_before_waiting_is_not_lost() -> None:
+@by_locality_check
+def test_split_local_keeps_out_what_is_on_another_node_only(
+    object_exists: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_engine, "USE_OBJECT_EXISTS", object_exists)
+    put_here = ray.put(b"x" * 200_000)  # in this node's object store
+    returned = square.remote(3)  # a small value, inline in this process
+    failed = fail.remote("no")  # an error is a value too
+    far = sleep_then.options(resources={"remote": 1}).remote(0, b"x" * 20_000_000)
+    ray.wait([returned, failed, far], num_returns=3, fetch_local=False)
+    refs: list[Any] = [put_here, returned, failed, far]
+    assert _engine.split_local(refs) == ([put_here, returned, failed], [far])
+    ray.wait([far], fetch_local=True)
+    assert _engine.split_local([far]) == ([far], [])
+
+
+@by_locality_check
+async def test_a_report_of_a_remote_object_before_waiting_is_not_lost(
+    object_exists: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_engine, "USE_OBJECT_EXISTS", object_exists)
     # Ray reports the ref (it exists on the other node) before the owner
     # waits; the watcher then finds it is not local yet and hands it to the
     # shared ray.wait thread. The owner must wait for that report, not on an

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import anyio
-import anyio.to_thread
 import ray
 from ray.exceptions import GetTimeoutError
 
@@ -259,9 +258,7 @@ class Watcher:
     def _keep_local(self, batch: list[ray.ObjectRef[Any]]) -> list[ray.ObjectRef[Any]]:
         # Ray's hook reports existence anywhere in the cluster; the rest of the
         # way to this node is watched by the shared ray.wait thread.
-        local, remote = ray.wait(
-            batch, num_returns=len(batch), timeout=0, fetch_local=True
-        )
+        local, remote = split_local(batch)
         for ref in remote:
             self._cancels[ref] = SHARED_WAITER.add(ref, True, self._callback_for(ref))
         return local
@@ -294,6 +291,34 @@ class Watcher:
             self._waiting = False
         if self._event is not None:
             self._event.set()
+
+
+def _object_exists_supported() -> bool:
+    core_worker_type = getattr(ray._raylet, "CoreWorker", None)
+    return callable(getattr(core_worker_type, "object_exists", None))
+
+
+#: Whether a reported ref's locality is checked with the core worker's
+#: ``object_exists`` (private, behind this feature check): in this process's
+#: memory store, or in this node's object store. It answers from memory for
+#: the small values a task returns inline, where ``ray.wait(timeout=0,
+#: fetch_local=True)`` took 60-80 µs a call under load. Otherwise ``ray.wait``.
+USE_OBJECT_EXISTS = _object_exists_supported()
+
+
+def split_local(
+    refs: list[ray.ObjectRef[Any]],
+) -> tuple[list[ray.ObjectRef[Any]], list[ray.ObjectRef[Any]]]:
+    """Split distinct refs Ray reported as existing into (local, not local yet)."""
+    if not USE_OBJECT_EXISTS:
+        return ray.wait(refs, num_returns=len(refs), timeout=0, fetch_local=True)
+    worker: Any = ray._private.worker.global_worker
+    exists = worker.core_worker.object_exists
+    local: list[ray.ObjectRef[Any]] = []
+    remote: list[ray.ObjectRef[Any]] = []
+    for ref in refs:
+        (local if exists(ref) else remote).append(ref)
+    return local, remote
 
 
 def split_ready(
