@@ -13,7 +13,7 @@ import itertools
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -43,11 +43,15 @@ class Context:
         return 2 if self.quick else full
 
 
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+
 def _run(backend: str, fn: Callable[..., Any], *args: Any) -> Any:
     return anyio.run(fn, *args, backend=backend)
 
 
-def _rotated(names: list[str], rep: int) -> list[str]:
+def _rotated(names: list[K], rep: int) -> list[K]:
     """``names`` in the order of repetition ``rep``: each takes every place.
 
     Where every run submits new calls, a run pays for Ray's clean-up of the
@@ -58,22 +62,19 @@ def _rotated(names: list[str], rep: int) -> list[str]:
     return names[k:] + names[:k]
 
 
-T = TypeVar("T")
-
-
 def _take_turns(
-    contenders: Mapping[str, Callable[[], T]],
+    contenders: Mapping[K, Callable[[], T]],
     reps: int,
     *,
-    at_most: dict[str, int] | None = None,
-) -> dict[str, list[T]]:
+    at_most: dict[K, int] | None = None,
+) -> dict[K, list[T]]:
     """Run every contender ``reps`` times, taking turns going first.
 
     A contender named in ``at_most`` runs only in that many first repetitions
     (a slow baseline that is a reference, not the target).
     """
     limits = at_most or {}
-    results: dict[str, list[T]] = {name: [] for name in contenders}
+    results: dict[K, list[T]] = {name: [] for name in contenders}
     for rep in range(reps):
         names = [name for name in contenders if rep < limits.get(name, reps)]
         for name in _rotated(names, rep):
@@ -302,14 +303,18 @@ def _b4_pending(ctx: Context, sizes: list[int]) -> list[Row]:
             return _ray_drain_after_release(blocker, key, refs)
         return float(_run(name, _drain_after_release, blocker, key, refs))
 
-    for n in sizes:
-        contenders = {name: partial(drain_with, name, n) for name in times}
-        # Ray's delivery of the results varies: single drains of 10,000 took
-        # 1.4-2.6 s in one process, on either backend alike. 10 runs per
-        # size; the quadratic baseline takes seconds per run: two runs only.
-        runs = _take_turns(contenders, ctx.repeats(10), at_most={"ray.wait": 2})
-        for name, values in runs.items():
-            times[name][n] = median(values)
+    # Both sizes take turns in one series: the growth compares them, so they
+    # must see the same machine (run one size after the other, and a load
+    # that came up meanwhile counted as growth). Ray's delivery varies too:
+    # single drains of 10,000 took 1.4-2.6 s in one process, on either
+    # backend alike, hence 10 runs. The quadratic baseline takes seconds per
+    # run at the large size: two runs of it.
+    contenders = {
+        (name, n): partial(drain_with, name, n) for n in sizes for name in times
+    }
+    runs = _take_turns(contenders, ctx.repeats(10), at_most={("ray.wait", sizes[1]): 2})
+    for (name, n), values in runs.items():
+        times[name][n] = median(values)
     ray.kill(blocker)
     return _growth_rows(
         ctx,
@@ -335,12 +340,14 @@ def _b4_finished(ctx: Context, sizes: list[int]) -> list[Row]:
             return time_sync(partial(_copy_drain, list(refs)))
         return float(_run(name, time_async, partial(_drain, list(refs))))
 
-    for n in sizes:
-        refs = finished_refs(n)
-        contenders = {name: partial(drain_with, name, refs) for name in times}
-        runs = _take_turns(contenders, ctx.repeats(7))
-        for name, values in runs.items():
-            times[name][n] = median(values)
+    refs = {n: finished_refs(n) for n in sizes}
+    # Both sizes take turns in one series, as in the pending case.
+    contenders = {
+        (name, n): partial(drain_with, name, refs[n]) for n in sizes for name in times
+    }
+    runs = _take_turns(contenders, ctx.repeats(7))
+    for (name, n), values in runs.items():
+        times[name][n] = median(values)
     return _growth_rows(
         ctx,
         "finished",
