@@ -30,7 +30,7 @@ from ._withdraw import pending as withdrawing
 #: Fetch batches up to this size on the loop thread; larger ones go to a worker
 #: thread so that deserialising them does not stall the loop.
 INLINE_FETCH_MAX = 1024
-#: Largest ``ray.get`` the worker thread makes at once. Ray turns a whole
+#: Largest ``ray.get`` the fetch thread makes at once. Ray turns a whole
 #: batch into Python objects without giving up the GIL, so a chunk bounds how
 #: long the loop thread can be kept waiting (about 3.5 ms for 500 small values
 #: on the reference machine); between chunks the thread stops if the call
@@ -355,7 +355,7 @@ async def _in_chunks(
 ) -> list[Any]:
     """Run ``fn`` over chunks of ``refs``: inline if small, else off the loop.
 
-    Off the loop, one worker-thread call runs every chunk; a cancellation is
+    Off the loop, one job on a fetch thread runs every chunk; a cancellation is
     taken between chunks (:func:`._offload.run_chunks_in_thread`).
     """
     if len(refs) <= INLINE_FETCH_MAX:
@@ -380,7 +380,7 @@ async def fetch(refs: Sequence[ray.ObjectRef[Any]]) -> list[Any]:
     checkpoint only when something has to be waited for or fetched off the loop.
 
     Cancellation: withdraws every registration and returns promptly (a chunk
-    being deserialised in a worker thread is finished first).
+    being deserialised on the fetch thread is finished first).
 
     Raises:
         Exception: the error of the first failed ref, as ``ray.get`` raises it.

@@ -381,7 +381,9 @@ def b5_stall(ctx: Context) -> list[Row]:
     n = 10_000 if ctx.quick else 100_000
     refs = finished_refs(n)
 
-    # A worst lag is a maximum, so noisy: more runs, the contenders taking turns.
+    # A worst lag is a maximum, so noisy: 11 runs per backend gave medians
+    # 6-11 ms that moved apart by up to 1.2x between runs. 21 runs, the
+    # contenders taking turns.
     # Each run starts collected: a full garbage collection owed to the
     # previous run's 100,000 values would otherwise stall whichever run is
     # next by ~30 ms (seen on asyncio, which ran right after ray.get).
@@ -394,7 +396,7 @@ def b5_stall(ctx: Context) -> list[Row]:
     }
     for b in ctx.backends:
         contenders[b] = partial(lag_on, b)
-    lags = _take_turns(contenders, ctx.repeats(11))
+    lags = _take_turns(contenders, ctx.repeats(21))
     base = lags["ray.get"]
     return [
         Row(
