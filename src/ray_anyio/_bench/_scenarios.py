@@ -96,10 +96,11 @@ def b1_get_finished(ctx: Context) -> list[Row]:
         if with_gather:
             contenders["gather"] = partial(_time_gather, refs)
         # Runs of up to 10,000 refs take milliseconds and a shared machine
-        # spikes single runs by 1.5x: 11 runs. Native gather is the slow
-        # reference, not the target: 3 runs of it.
+        # spikes single runs by 1.5x (59-118 ms for 10,000 refs in one
+        # process, on every contender alike): 21 runs. Native gather is the
+        # slow reference, not the target: 3 runs of it.
         ours = _take_turns(
-            contenders, ctx.repeats(11 if n <= 10_000 else 3), at_most={"gather": 3}
+            contenders, ctx.repeats(21 if n <= 10_000 else 5), at_most={"gather": 3}
         )
         base = ours["ray.get"]
         gather = ours.get("gather", [])
@@ -345,7 +346,7 @@ def _b4_finished(ctx: Context, sizes: list[int]) -> list[Row]:
     contenders = {
         (name, n): partial(drain_with, name, refs[n]) for n in sizes for name in times
     }
-    runs = _take_turns(contenders, ctx.repeats(7))
+    runs = _take_turns(contenders, ctx.repeats(11))
     for (name, n), values in runs.items():
         times[name][n] = median(values)
     return _growth_rows(
