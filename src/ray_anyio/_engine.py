@@ -27,8 +27,8 @@ from ._wakeup import current_waker
 from ._withdraw import current_session, drop_later, withdraw
 from ._withdraw import pending as withdrawing
 
-#: Fetch batches up to this size on the loop thread; larger ones go to a worker
-#: thread so that deserialising them does not stall the loop.
+#: Fetch batches up to this size on the loop thread; larger ones go to a fetch
+#: thread (:mod:`._offload`) so that deserialising them does not stall the loop.
 INLINE_FETCH_MAX = 1024
 #: Largest ``ray.get`` the fetch thread makes at once. Ray turns a whole
 #: batch into Python objects without giving up the GIL, so a chunk bounds how

@@ -29,14 +29,8 @@ R = TypeVar("R")
 #: not fetch faster; two let a short fetch pass a long one.
 MAX_THREADS = 2
 
-_pool: ThreadPoolExecutor | None = None
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="ray_anyio-fetch")
-    return _pool
+#: Its threads start on the first large fetch and serve every loop after it.
+_POOL = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="ray_anyio-fetch")
 
 
 class _Job(Generic[T, R]):
@@ -79,7 +73,7 @@ async def run_chunks_in_thread(
     job = _Job(items, chunk_size, fn)
     done = anyio.Event()
     wake = current_waker()
-    future: Future[list[R] | None] = _executor().submit(job)
+    future: Future[list[R] | None] = _POOL.submit(job)
     future.add_done_callback(lambda _: wake(done.set))
     try:
         await done.wait()
