@@ -94,10 +94,10 @@ async def test_a_job_cancelled_before_it_starts_returns_at_once() -> None:
                 tg.start_soon(run_chunks_in_thread, [0], 1, hold)
             for _ in range(_offload.MAX_THREADS):
                 await anyio.to_thread.run_sync(started.acquire, True, 30)
-            # ...so this one waits in the queue, and its cancellation is not
-            # held up by them.
+            # ...so this one is queued, and its cancellation (already due when
+            # it first waits) is not held up by them.
             with anyio.fail_after(10), anyio.CancelScope() as scope:
-                tg.start_soon(_cancel_soon, scope)
+                scope.cancel()
                 await run_chunks_in_thread([1, 2], 1, record)
             assert scope.cancelled_caught
             assert held_done == []  # it did not wait for the busy threads
@@ -105,11 +105,6 @@ async def test_a_job_cancelled_before_it_starts_returns_at_once() -> None:
     finally:
         release.set()
     assert ran == []
-
-
-async def _cancel_soon(scope: anyio.CancelScope) -> None:
-    await anyio.sleep(0.05)
-    scope.cancel()
 
 
 def test_the_fetch_threads_are_shared_by_event_loops() -> None:

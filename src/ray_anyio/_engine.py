@@ -311,7 +311,7 @@ def split_local(
 ) -> tuple[list[ray.ObjectRef[Any]], list[ray.ObjectRef[Any]]]:
     """Split distinct refs Ray reported as existing into (local, not local yet)."""
     if not USE_OBJECT_EXISTS:
-        return ray.wait(refs, num_returns=len(refs), timeout=0, fetch_local=True)
+        return split_ready(refs, fetch_local=True)
     worker: Any = ray._private.worker.global_worker
     exists = worker.core_worker.object_exists
     local: list[ray.ObjectRef[Any]] = []
