@@ -17,7 +17,7 @@ import pytest
 import ray
 from ray.cluster_utils import Cluster
 
-from ray_anyio import _engine, _withdraw
+from ray_anyio._core import _readiness, _watcher
 
 from .helpers import Gates, Track, square, start, tracker_actor
 
@@ -58,15 +58,15 @@ def nothing_left_registered() -> Iterator[None]:
     """After every test: no registration with Ray is left behind."""
     yield
     gc.collect()  # a ``remaining`` list in a reference cycle holds its state
-    assert _withdraw.wait_idle(10)
-    assert _engine.live_registrations() == 0
+    assert _watcher.wait_withdrawn(10)
+    assert _watcher.live_registrations() == 0
 
 
 @pytest.fixture(params=["on_ready", "ray_wait"])
 def engine_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test through Ray's readiness hook and through the public fallback."""
     if request.param == "ray_wait":
-        monkeypatch.setattr(_engine, "USE_ON_READY", False)
+        monkeypatch.setattr(_readiness, "PREFER_HOOK", False)
     return str(request.param)
 
 

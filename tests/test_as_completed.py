@@ -12,7 +12,7 @@ import ray
 from ray.exceptions import GetTimeoutError
 
 import ray_anyio
-from ray_anyio import _engine
+from ray_anyio._core import _fetch, _watcher
 
 from .helpers import Track, fail, new_tracker, sleep_then, square, tracker_actor
 
@@ -55,13 +55,13 @@ async def test_finished_refs_come_first_in_input_order(track: Track) -> None:
 def fetch_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The size of every batched fetch the engine makes during the test."""
     calls: list[int] = []
-    real_fetch = _engine.fetch
+    real_fetch = _fetch.fetch
 
     async def counting_fetch(refs: Any) -> list[Any]:
         calls.append(len(refs))
         return await real_fetch(refs)
 
-    monkeypatch.setattr(_engine, "fetch", counting_fetch)
+    monkeypatch.setattr(_fetch, "fetch", counting_fetch)
     return calls
 
 
@@ -202,7 +202,7 @@ async def test_outer_cancellation_leaves_nothing(track: Track) -> None:
             outer.cancel()
             await results.__anext__()
     assert outer.cancelled_caught
-    assert _engine.live_registrations() == 0
+    assert _watcher.live_registrations() == 0
 
 
 async def test_cancelled_step_loses_nothing(track: Track, engine_path: str) -> None:
@@ -225,20 +225,18 @@ async def test_dead_actor_raises() -> None:
 
 
 async def test_empty_items() -> None:
-    async with ray_anyio.as_completed([]) as results:
+    async with ray_anyio.as_completed([]) as results:  # type: ignore[var-annotated]
         assert [pair async for pair in results] == []
 
 
 async def test_iterator_only_inside_its_block() -> None:
-    it = ray_anyio.as_completed([ray.put(1)])
-    with pytest.raises(RuntimeError, match="inside"):
-        await it.__anext__()
-    async with it:
+    block = ray_anyio.as_completed([ray.put(1)])
+    async with block as it:
         pass
     with pytest.raises(RuntimeError, match="inside"):
         await it.__anext__()
     with pytest.raises(RuntimeError, match="once"):
-        async with it:
+        async with block:
             pass
 
 
@@ -250,7 +248,7 @@ async def test_items_not_a_list(items: Any) -> None:
 
 async def test_single_ref_gets_a_hint() -> None:
     with pytest.raises(TypeError, match=r"as_completed\(\[ref\]\)"):
-        ray_anyio.as_completed(ray.put(1))  # type: ignore[arg-type]
+        ray_anyio.as_completed(ray.put(1))  # type: ignore[call-overload]
 
 
 async def test_item_of_wrong_type() -> None:
@@ -266,4 +264,4 @@ async def test_bad_timeout(timeout: float) -> None:
 
 async def test_bad_with_refs() -> None:
     with pytest.raises(TypeError, match="with_refs"):
-        ray_anyio.as_completed([ray.put(1)], with_refs=1)  # type: ignore[arg-type]
+        ray_anyio.as_completed([ray.put(1)], with_refs=1)  # type: ignore[call-overload]

@@ -15,7 +15,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayTaskError
 
 import ray_anyio
-from ray_anyio import _engine
+from ray_anyio._core import _fetch
 
 from .helpers import fail, sleep_then, square
 
@@ -254,12 +254,12 @@ async def test_outer_cancel_leaves_nothing_registered(gate: Any) -> None:
 
 
 async def test_many_ready_refs_use_worker_thread_chunks() -> None:
-    refs = [ray.put(i) for i in range(_engine.INLINE_FETCH_MAX * 3)]
+    refs = [ray.put(i) for i in range(_fetch.INLINE_FETCH_MAX * 3)]
     assert await ray_anyio.get(refs) == list(range(len(refs)))
 
 
 async def test_many_pending_refs(gate: Any) -> None:
-    n = _engine.INLINE_FETCH_MAX * 2
+    n = _fetch.INLINE_FETCH_MAX * 2
     refs = [gate.value_after(i) for i in range(n)]
     async with anyio.create_task_group() as tg:
         out: list[Any] = []

@@ -208,7 +208,8 @@ async def test_iterable_error_after_earlier_results() -> None:
 
 
 async def test_iterator_only_inside_its_block() -> None:
-    results = ray_anyio.map(square, range(2))
+    async with ray_anyio.map(square, range(2)) as results:
+        assert [value async for value in results] == [0, 1]
     with pytest.raises(RuntimeError, match="inside"):
         await results.__anext__()
 

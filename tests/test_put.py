@@ -6,27 +6,27 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-import anyio.to_thread
 import pytest
 import ray
 
 import ray_anyio
 from ray_anyio import _put
+from ray_anyio._core import _threads
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
 
 @pytest.fixture
 def thread_calls(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Records what ``put`` hands to a worker thread."""
+    """Records the jobs ``put`` hands to a lane of threads."""
     calls: list[Any] = []
-    real = anyio.to_thread.run_sync
+    real = _threads.run
 
-    async def recording(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        calls.append(args)
-        return await real(fn, *args, **kwargs)
+    async def recording(lane: _threads.Lane, fn: Callable[[], Any], stop: Any) -> Any:
+        calls.append(lane.name)
+        return await real(lane, fn, stop)
 
-    monkeypatch.setattr(anyio.to_thread, "run_sync", recording)
+    monkeypatch.setattr(_threads, "run", recording)
     return calls
 
 

@@ -193,15 +193,13 @@ async def test_fn_must_be_remote(make: Any) -> None:
 
 
 async def test_remote_only_inside_the_block() -> None:
-    scope = ray_anyio.open_scope()
-    with pytest.raises(RuntimeError, match="inside"):
-        scope.remote(square, 1)
-    async with scope:
+    block = ray_anyio.open_scope()
+    async with block as scope:
         pass
     with pytest.raises(RuntimeError, match="inside"):
         scope.remote(square, 1)
     with pytest.raises(RuntimeError, match="once"):
-        async with scope:
+        async with block:
             pass
 
 

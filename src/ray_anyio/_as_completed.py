@@ -1,33 +1,63 @@
 """``as_completed``: the results of refs and awaitables in the order they finish.
 
-Pull-driven: the iterator asks the engine for the next batch of ready refs only
-when it has nothing left to hand out, and fetches that batch with one batched
-``ray.get``. A task group exists only to follow awaitable items along their
-chains; it lives exactly as long as the ``async with`` block.
+Pull-driven: the iterator asks the watcher for the next batch of ready refs
+only when it has nothing left to hand out, and fetches that batch with one
+batched ``ray.get``. A task group follows awaitable items along their chains;
+it lives exactly as long as the ``async with`` block.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
-from types import TracebackType
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import anyio
 import ray
-from anyio.abc import TaskGroup
 from ray.exceptions import GetTimeoutError
 
-from ._checks import check_items, check_timeout
-from ._engine import Outcome, Watcher, fetch_outcomes, split_ready
-from ._slots import resolve_chain
-from ._wakeup import checkpoint
+from ._core._block import Block, block
+from ._core._fetch import Outcome, fetch_outcomes
+from ._core._first_error import FirstErrorGroup
+from ._core._inputs import check_bool, check_items, check_timeout, resolve_chain
+from ._core._positions import Positions
+from ._core._progress import Progress
+from ._core._readiness import split_ready
+from ._core._wakeup import checkpoint
+from ._core._watcher import Watcher
+
+if TYPE_CHECKING:
+    Ref = ray.ObjectRef[Any]
+
+T = TypeVar("T")
+
+
+@overload
+def as_completed(
+    items: Sequence[ray.ObjectRef[T]],
+    *,
+    timeout: float | None = ...,
+    with_refs: bool = ...,
+    return_exceptions: bool = ...,
+) -> Block[AsCompleted[T]]: ...
+@overload
+def as_completed(
+    items: Sequence[Any],
+    *,
+    timeout: float | None = ...,
+    with_refs: bool = ...,
+    return_exceptions: bool = ...,
+) -> Block[AsCompleted[Any]]: ...
 
 
 def as_completed(
-    items: Sequence[Any], *, timeout: float | None = None, with_refs: bool = False
-) -> AsCompleted:
+    items: Sequence[Any],
+    *,
+    timeout: float | None = None,
+    with_refs: bool = False,
+    return_exceptions: bool = False,
+) -> Block[AsCompleted[Any]]:
     """Iterate over ``(index, value)`` pairs of ``items`` as they finish.
 
     ``items`` is what :func:`wait` accepts: a list or tuple of ObjectRefs and
@@ -45,91 +75,88 @@ def as_completed(
     batched ``ray.get``. With ``with_refs=True`` a ref is yielded as soon as its
     task has finished (wherever its result is), without fetching it; an
     awaitable that ends in a plain value yields that value. An empty ``items``
-    yields nothing.
+    yields nothing. The iterator counts its progress (see :class:`AsCompleted`).
 
     Errors: a failed task's error (or an awaitable's exception) is raised by the
     iteration at the point where that item is reached; the items before it
-    have been yielded. With ``with_refs=True`` task errors are not raised.
+    have been yielded. With ``return_exceptions=True`` it is yielded instead,
+    as ``(index, exception)``, and the iteration goes on. With
+    ``with_refs=True`` task errors are not raised (the ref is yielded).
 
     Timeout and cancellation: ``timeout`` counts from entering the block; when
     the iteration has to wait for a result past it, it raises
     ``ray.exceptions.GetTimeoutError`` (a ``TimeoutError``), and keeps raising it
     afterwards. Each step is a checkpoint; cancelling one leaves the iterator
     usable. Leaving the block (``break``, an exception, a cancellation) cancels
-    the awaitables still running and withdraws every registration with Ray;
-    Ray tasks are not cancelled (start them with :func:`open_scope` for that).
+    the awaitables still running and withdraws every registration with Ray.
+    **Ray tasks are not cancelled**: ``as_completed`` does not own them. To stop
+    the rest after the first good result, start them in an :func:`open_scope`
+    and call ``scope.cancel()`` (see the docs' recipe).
 
     Raises:
         TypeError: ``items`` is not a list or tuple of ObjectRefs and
             awaitables, or an argument has the wrong type.
         ValueError: ``timeout`` is negative or NaN.
         RuntimeError: the iterator is used outside its block.
+        ray.exceptions.RaySystemError: Ray is not running, or stopped while
+            the block ran.
     """
     check_items(items, "as_completed")
     seconds = check_timeout(timeout)
-    if not isinstance(with_refs, bool):
-        raise TypeError(f"with_refs must be a bool, got {type(with_refs).__name__}")
-    return AsCompleted(items, seconds, with_refs)
+    check_bool(with_refs, "with_refs")
+    check_bool(return_exceptions, "return_exceptions")
+    return _block(AsCompleted(items, seconds, with_refs, return_exceptions))
 
 
-class AsCompleted:
-    """The async context manager and iterator returned by :func:`as_completed`."""
+@block("as_completed")
+async def _block(results: AsCompleted[T]) -> AsyncIterator[AsCompleted[T]]:
+    # Values are fetched once in this node's store, so a fetch never waits
+    # for a transfer; refs are yielded once their task has finished. The
+    # watcher closes last: the resolvers register with it until they stop.
+    with Watcher(fetch_local=not results._with_refs) as watcher:
+        async with FirstErrorGroup() as group:
+            results._start(group, watcher)
+            try:
+                yield results
+            finally:
+                results._closed = True
+                group.cancel()
+
+
+class AsCompleted(Progress, Generic[T]):
+    """The iterator of an :func:`as_completed` block, with progress counters.
+
+    ``total`` and ``submitted`` are ``len(items)``; ``completed`` and
+    ``failed`` count the results handed out, with a value and with an error.
+    """
 
     def __init__(
-        self, items: Sequence[Any], seconds: float | None, with_refs: bool
+        self,
+        items: Sequence[Any],
+        seconds: float | None,
+        with_refs: bool,
+        return_exceptions: bool,
     ) -> None:
+        super().__init__(total=len(items))
         self._items = items
         self._seconds = seconds
         self._with_refs = with_refs
-        self._left = len(items)
+        self._return_exceptions = return_exceptions
         self._deadline = math.inf
         self._timed_out = False
         self._entered = False
         self._closed = False
-        # Refs registered with the watcher, and refs it reported but whose
-        # values are not fetched yet; both map a ref to the indexes it fills.
-        self._waiting: dict[ray.ObjectRef[Any], list[int]] = {}
-        self._ready: dict[ray.ObjectRef[Any], list[int]] = {}
+        # Refs registered with the watcher, and refs it reported whose values
+        # are not fetched yet.
+        self._waiting = Positions()
+        self._ready = Positions()
         self._outcomes: deque[tuple[int, Outcome]] = deque()
         self._watcher: Watcher | None = None
-        self._tg: TaskGroup | None = None
 
-    async def __aenter__(self) -> AsCompleted:
-        if self._entered:
-            raise RuntimeError("as_completed() can only be entered once")
-        self._entered = True
-        if self._seconds is not None:
-            self._deadline = anyio.current_time() + self._seconds
-        # Values are fetched once in this node's store, so a fetch never waits
-        # for a transfer; refs are yielded once their task has finished.
-        self._watcher = Watcher(fetch_local=not self._with_refs)
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        try:
-            self._start()
-        except BaseException:
-            await self.__aexit__(None, None, None)
-            raise
+    def __aiter__(self) -> AsCompleted[T]:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._closed = True
-        assert self._tg is not None and self._watcher is not None
-        self._tg.cancel_scope.cancel()
-        try:
-            await self._tg.__aexit__(None, None, None)
-        finally:
-            self._watcher.close()
-
-    def __aiter__(self) -> AsCompleted:
-        return self
-
-    async def __anext__(self) -> tuple[int, Any]:
+    async def __anext__(self) -> tuple[int, T]:
         """The next ``(index, value)``; see :func:`as_completed`."""
         if not self._entered or self._closed:
             raise RuntimeError(
@@ -137,25 +164,36 @@ class AsCompleted:
             )
         await checkpoint()
         while not self._outcomes:
-            if not self._left:
+            if self.submitted == self.completed + self.failed:
                 raise StopAsyncIteration
             await self._advance()
         index, outcome = self._outcomes.popleft()
-        self._left -= 1
-        return index, outcome.unwrap()
+        if outcome.error is None:
+            self._completed += 1
+            return index, outcome.value
+        self._failed += 1
+        if self._return_exceptions:
+            return index, outcome.error  # type: ignore[return-value]
+        raise outcome.error
 
-    def _start(self) -> None:
-        assert self._tg is not None and self._watcher is not None
-        indexes: dict[ray.ObjectRef[Any], list[int]] = {}
+    def _start(self, group: FirstErrorGroup, watcher: Watcher) -> None:
+        self._entered = True
+        self._watcher = watcher
+        if self._seconds is not None:
+            self._deadline = anyio.current_time() + self._seconds
+        refs = Positions()
         for index, item in enumerate(self._items):
             if isinstance(item, ray.ObjectRef):
-                indexes.setdefault(item, []).append(index)
+                refs.add(item, index)
             else:
-                self._tg.start_soon(self._resolve, index, item)
-        ready, pending = split_ready(list(indexes), fetch_local=not self._with_refs)
-        self._ready = {ref: indexes[ref] for ref in ready}
-        self._waiting = {ref: indexes[ref] for ref in pending}
-        self._watcher.watch(pending)
+                group.start_soon(self._resolve, index, item)
+        self._submitted = len(self._items)
+        ready, pending = split_ready(refs.refs(), fetch_local=not self._with_refs)
+        for ref in ready:
+            for index in refs.pop(ref):
+                self._ready.add(ref, index)
+        self._waiting = refs
+        watcher.watch(pending)
 
     async def _advance(self) -> None:
         """Turn the next ready batch into outcomes, waiting for one if need be."""
@@ -172,8 +210,8 @@ class AsCompleted:
                     self._watcher.watch(self._waiting)
                     raise
                 for ref in batch:
-                    if ref in self._waiting:
-                        self._ready[ref] = self._waiting.pop(ref)
+                    for index in self._waiting.pop(ref):
+                        self._ready.add(ref, index)
             if self._ready:
                 await self._take_ready()
         if deadline.cancelled_caught:
@@ -181,7 +219,7 @@ class AsCompleted:
             raise self._timeout_error()
 
     async def _take_ready(self) -> None:
-        refs = list(self._ready)
+        refs = self._ready.refs()
         if self._with_refs:
             outcomes = [Outcome(ref) for ref in refs]
         else:
@@ -200,11 +238,9 @@ class AsCompleted:
             if not isinstance(value, ray.ObjectRef):
                 self._outcomes.append((index, Outcome(value)))
             elif value in self._ready:
-                self._ready[value].append(index)
-            elif value in self._waiting:
-                self._waiting[value].append(index)
-            else:
-                self._waiting[value] = [index]
+                self._ready.add(value, index)
+            elif self._waiting.add(value, index):
+                # A failure to register reaches the caller through the group.
                 self._watcher.watch((value,))
         self._watcher.poke()
 

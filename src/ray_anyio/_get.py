@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, TypeVar, overload
 
 import anyio
 import ray
 from ray.exceptions import GetTimeoutError
 
-from ._checks import check_timeout
-from ._engine import fetch, fetch_one
-from ._group import FirstErrorGroup
-from ._slots import is_awaitable, resolve_chain
-from ._wakeup import checkpoint
+from ._core._fetch import fetch, fetch_one
+from ._core._first_error import FirstErrorGroup
+from ._core._inputs import (
+    AWAITABLE,
+    REF,
+    check_timeout,
+    flatten,
+    is_awaitable,
+    rebuild,
+    resolve_chain,
+)
+from ._core._wakeup import checkpoint
 
 T = TypeVar("T")
-
-_REF = 0
-_AWAITABLE = 1
 
 
 @overload
@@ -46,12 +49,11 @@ async def get(obj: Any, *, timeout: float | None = None) -> Any:
     * anything else: returned unchanged.
 
     Refs that are already finished are fetched at once with batched ``ray.get``
-    calls; the others are fetched in batches as Ray reports them ready. A list
-    of 256 or more pending refs is watched in groups of 128 neighbours, one
-    registration each: a failed task in such a list is raised when its group
-    reports or at the next sweep of the whole list (every 0.5 s, or longer
-    for lists so large that a sweep would take over 2 % of the time), while
-    ``ray.get`` raises it at once.
+    calls; the others are fetched in batches as Ray reports them ready. A large
+    list of pending refs is watched in groups of neighbours, one registration
+    per group: a failed task in such a list is raised when its group reports
+    or at the next sweep of the whole list (within a second or so), while
+    ``ray.get`` raises it at once (see the performance page).
 
     This is a checkpoint. On cancellation (or timeout) every registration with
     Ray is withdrawn and every awaitable still running is cancelled; nothing
@@ -69,8 +71,14 @@ async def get(obj: Any, *, timeout: float | None = None) -> Any:
             ``ray.get`` raises (the ``RayTaskError`` that is also an instance of
             the task's exception class); a failing awaitable raises its own
             exception. The other elements are cancelled.
-        TypeError: ``timeout`` is not a number.
-        ValueError: ``timeout`` is negative or NaN.
+        ray.exceptions.RaySystemError: Ray is not running (never started, or
+            shut down before or during the call); Ray is never started.
+        TypeError: ``timeout`` is not a number, or ``obj`` is a common mistake:
+            a set (pass a list), a generator (pass ``list(...)``), an
+            ``ObjectRefGenerator`` (use :func:`stream`), a remote function
+            (call ``.remote()``).
+        ValueError: ``timeout`` is negative or NaN, or ``obj`` contains itself
+            or is nested too deep.
 
     Example::
 
@@ -97,14 +105,12 @@ async def _resolve(obj: Any) -> Any:
         return await fetch(obj)
     if is_awaitable(obj):
         return await _resolve_awaitable(obj)
-    leaves: list[Any] = []
-    kinds: list[int] = []
-    _flatten(obj, leaves, kinds)
+    leaves, kinds = flatten(obj)
     if not leaves:
         return obj
     values: list[Any] = [None] * len(leaves)
-    ref_positions = [i for i, kind in enumerate(kinds) if kind == _REF]
-    awaitable_positions = [i for i, kind in enumerate(kinds) if kind == _AWAITABLE]
+    ref_positions = [i for i, kind in enumerate(kinds) if kind == REF]
+    awaitable_positions = [i for i, kind in enumerate(kinds) if kind == AWAITABLE]
 
     async def fetch_refs() -> None:
         fetched = await fetch([leaves[i] for i in ref_positions])
@@ -122,7 +128,7 @@ async def _resolve(obj: Any) -> Any:
                 group.start_soon(fetch_refs)
             for i in awaitable_positions:
                 group.start_soon(resolve_one, i)
-    return _rebuild(obj, iter(values))
+    return rebuild(obj, iter(values))
 
 
 async def _resolve_awaitable(obj: Any) -> Any:
@@ -138,33 +144,3 @@ def _all_refs(items: list[Any]) -> bool:
     return bool(items) and all(
         issubclass(t, ray.ObjectRef) for t in set(map(type, items))
     )
-
-
-def _flatten(obj: Any, leaves: list[Any], kinds: list[int]) -> None:
-    if isinstance(obj, ray.ObjectRef):
-        leaves.append(obj)
-        kinds.append(_REF)
-    elif is_awaitable(obj):
-        leaves.append(obj)
-        kinds.append(_AWAITABLE)
-    elif isinstance(obj, (list, tuple)):
-        for item in obj:
-            _flatten(item, leaves, kinds)
-    elif isinstance(obj, dict):
-        for item in obj.values():
-            _flatten(item, leaves, kinds)
-
-
-def _rebuild(obj: Any, values: Iterator[Any]) -> Any:
-    if isinstance(obj, ray.ObjectRef) or is_awaitable(obj):
-        return next(values)
-    if isinstance(obj, list):
-        return [_rebuild(item, values) for item in obj]
-    if isinstance(obj, tuple):
-        items = [_rebuild(item, values) for item in obj]
-        if hasattr(obj, "_fields"):  # a namedtuple keeps its type
-            return type(obj)(*items)
-        return tuple(items)
-    if isinstance(obj, dict):
-        return {key: _rebuild(item, values) for key, item in obj.items()}
-    return obj

@@ -1,28 +1,47 @@
 """``map``: one Ray task per input, a bounded number at a time, results streamed.
 
 Three parts share the state of one ``map`` block: a *feeder* task that starts a
-task per input once the limiters let it, a *collector* task that learns from the
-engine which tasks have finished (freeing their place at once), and the
+task per input once the limiters let it, a *collector* task that learns from
+the watcher which tasks have finished (freeing their place at once), and the
 iterator, which fetches finished results in batches when the consumer asks.
-Tasks are started through a :class:`TaskScope`, so leaving the block cancels
+Tasks are started through an :func:`open_scope`, so leaving the block cancels
 whatever is still running.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterable, Callable, Iterable
-from types import TracebackType
-from typing import Any, Generic, TypeVar, overload
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import anyio
 import ray
 
-from ._checks import check_positive_int
-from ._engine import Outcome, Watcher, fetch_outcomes
-from ._scope import DEFAULT_CANCEL_TIMEOUT, RemoteCallable, TaskScope, is_remote
-from ._slots import is_awaitable, resolve_chain
-from ._wakeup import checkpoint
+from ._core._block import Block, block
+from ._core._fetch import Outcome, fetch_outcomes
+from ._core._first_error import FirstErrorGroup
+from ._core._inputs import (
+    check_bool,
+    check_positive_int,
+    check_timeout,
+    is_awaitable,
+    resolve_chain,
+)
+from ._core._positions import Positions
+from ._core._progress import Progress
+from ._core._rate import StartLimiter, check_rate
+from ._core._wakeup import checkpoint
+from ._core._watcher import Watcher
+from ._scope import (
+    DEFAULT_CANCEL_TIMEOUT,
+    RemoteCallable,
+    TaskScope,
+    is_remote,
+    open_scope,
+)
+
+if TYPE_CHECKING:
+    Ref = ray.ObjectRef[Any]
 
 T = TypeVar("T")
 
@@ -34,70 +53,91 @@ DEFAULT_MAX_IN_FLIGHT = 64
 @overload
 def map(
     fn: RemoteCallable[T],
-    iterable: Iterable[Any] | AsyncIterable[Any],
-    *,
+    /,
+    *iterables: Iterable[Any] | AsyncIterable[Any],
     max_in_flight: int = ...,
+    max_per_second: float | None = ...,
     ordered: bool = ...,
-) -> MapResults[T]: ...
+    return_exceptions: bool = ...,
+    force: bool = ...,
+    cancel_timeout: float | None = ...,
+) -> Block[MapResults[T]]: ...
 @overload
 def map(
-    fn: Callable[[Any], Any],
-    iterable: Iterable[Any] | AsyncIterable[Any],
-    *,
+    fn: Callable[..., Any],
+    /,
+    *iterables: Iterable[Any] | AsyncIterable[Any],
     max_in_flight: int = ...,
+    max_per_second: float | None = ...,
     ordered: bool = ...,
-) -> MapResults[Any]: ...
+    return_exceptions: bool = ...,
+    force: bool = ...,
+    cancel_timeout: float | None = ...,
+) -> Block[MapResults[Any]]: ...
 
 
 def map(
     fn: Any,
-    iterable: Iterable[Any] | AsyncIterable[Any],
-    *,
+    /,
+    *iterables: Iterable[Any] | AsyncIterable[Any],
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    max_per_second: float | None = None,
     ordered: bool = True,
-) -> MapResults[Any]:
+    return_exceptions: bool = False,
+    force: bool = False,
+    cancel_timeout: float | None = DEFAULT_CANCEL_TIMEOUT,
+) -> Block[MapResults[Any]]:
     """Run ``fn`` on every input as a Ray task and iterate over the results.
 
     ``fn`` is a ``@ray.remote`` function, an actor method or ``.options(...)`` of
-    either (the task is ``fn.remote(x)``), or any other callable whose result
-    ``fn(x)`` is an ObjectRef or an awaitable (a chain, followed to its ref or
-    plain value). ``iterable`` may be a plain or an async iterable; it is read
-    lazily, as places free up. Use it as an async context manager::
+    either (the task is ``fn.remote(*args)``), or any other callable whose result
+    ``fn(*args)`` is an ObjectRef or an awaitable (a chain, followed to its ref
+    or plain value). Several iterables are zipped, stopping at the shortest, as
+    the builtin ``map`` does: ``map(add, xs, ys)`` starts ``add.remote(x, y)``.
+    Each may be a plain or an async iterable; they are read lazily, as places
+    free up. Use it as an async context manager::
 
         async with ray_anyio.map(square, range(100), max_in_flight=8) as results:
             async for value in results:
                 ...
 
-    Bound: at most ``max_in_flight`` tasks run at once (default
-    ``DEFAULT_MAX_IN_FLIGHT`` = 64); a new one starts as soon as one finishes,
-    not when a whole batch has. So that a slow consumer (or, with
-    ``ordered=True``, a slow early task) cannot make finished results pile up,
-    at most ``2 * max_in_flight`` inputs are in progress or finished but not
-    yet yielded.
+    Limits: at most ``max_in_flight`` tasks run at once; a new one starts as
+    soon as one finishes, not when a whole batch has. So that a slow consumer
+    (or, with ``ordered=True``, a slow early task) cannot make finished results
+    pile up, at most ``2 * max_in_flight`` inputs are in progress or finished
+    but not yet yielded. ``max_per_second`` allows at most that many starts in
+    any one-second window (``None``: no limit).
 
     Order: ``ordered=True`` yields in input order, ``ordered=False`` in the order
     the tasks finish. Values are fetched as :func:`get` fetches them, in batches
-    of the finished results that are next in line.
+    of the finished results that are next in line. The iterator counts its
+    progress (see :class:`MapResults`).
 
     Errors: a failed task raises its error where its result would have been
-    yielded; an exception from ``fn(x)`` or from the iterable itself is raised
-    after the results of the inputs before it (in input order when
-    ``ordered=True``, at once otherwise). Nothing is retried.
+    yielded, and leaving the block cancels the rest; with
+    ``return_exceptions=True`` the error is yielded in its place instead and
+    the iteration goes on. An exception from ``fn(*args)`` counts as that
+    item's error. An exception from an iterable itself is raised after the
+    results of the inputs before it, whatever ``return_exceptions`` says.
+    Nothing is retried. An error of the machinery (Ray stopped) is raised at
+    once.
 
-    Leaving the block early (``break``, an exception, a cancellation) cancels
-    the tasks still running, as :func:`open_scope` does (``force=False``), and
-    the awaitables in progress; so does an error raised by the iteration. Refs
-    returned by a plain callable ``fn`` count as its tasks and are cancelled
-    too (``ray.cancel`` does nothing to objects that are not running tasks).
-    Each step of the iteration is a checkpoint.
+    Leaving the block (the end, ``break``, an exception, a cancellation)
+    cancels the tasks still running as :func:`open_scope` does, with ``force``
+    and ``cancel_timeout``: a polite ``ray.cancel``, then ``force=True`` after
+    ``cancel_timeout`` seconds, so a deadline around the block holds within
+    ``cancel_timeout`` + 1 s. Refs returned by a plain callable ``fn`` count as
+    its tasks. Each step of the iteration is a checkpoint.
 
     Raises:
-        TypeError: ``fn`` is not callable and has no ``.remote``; ``iterable`` is
-            not iterable; ``fn(x)`` returns something that is neither an
-            ObjectRef nor an awaitable (raised in the iteration); a wrong
-            argument type.
-        ValueError: ``max_in_flight`` is below 1.
+        TypeError: ``fn`` is not callable and has no ``.remote``; no iterable,
+            or one is not iterable; ``fn(*args)`` returns something that is
+            neither an ObjectRef nor an awaitable (raised in the iteration, as
+            that item's error); a wrong argument type.
+        ValueError: ``max_in_flight`` is below 1, ``max_per_second`` is not
+            positive and finite, or ``cancel_timeout`` is negative or NaN.
         RuntimeError: the iterator is used outside its block.
+        ray.exceptions.RaySystemError: Ray is not running, or stopped.
     """
     remote = is_remote(fn)
     if not remote and not callable(fn):
@@ -105,91 +145,107 @@ def map(
             "fn must be a @ray.remote function, an actor method or a callable "
             f"returning an ObjectRef or an awaitable, got {type(fn).__name__}"
         )
-    if not isinstance(iterable, (Iterable, AsyncIterable)):
-        raise TypeError(
-            f"iterable must be an iterable or an async iterable, got "
-            f"{type(iterable).__name__}"
-        )
+    if not iterables:
+        raise TypeError("map() needs at least one iterable of inputs after fn")
+    for position, iterable in enumerate(iterables):
+        if not isinstance(iterable, (Iterable, AsyncIterable)):
+            name = "iterable" if len(iterables) == 1 else f"iterables[{position}]"
+            raise TypeError(
+                f"{name} must be an iterable or an async iterable, got "
+                f"{type(iterable).__name__}"
+            )
     check_positive_int(max_in_flight, "max_in_flight")
-    if not isinstance(ordered, bool):
-        raise TypeError(f"ordered must be a bool, got {type(ordered).__name__}")
-    return MapResults(fn, remote, iterable, max_in_flight, ordered)
+    rate = check_rate(max_per_second, "max_per_second")
+    check_bool(ordered, "ordered")
+    check_bool(return_exceptions, "return_exceptions")
+    check_bool(force, "force")
+    seconds = check_timeout(cancel_timeout, "cancel_timeout")
+    results: MapResults[Any] = MapResults(
+        fn, remote, iterables, max_in_flight, rate, ordered, return_exceptions
+    )
+    return _block(results, force, seconds)
 
 
-class MapResults(Generic[T]):
-    """The async context manager and iterator returned by :func:`map`."""
+@block("map")
+async def _block(
+    results: MapResults[T], force: bool, cancel_timeout: float | None
+) -> AsyncIterator[MapResults[T]]:
+    async with open_scope(force=force, cancel_timeout=cancel_timeout) as scope:
+        with Watcher() as watcher:
+            async with FirstErrorGroup() as group:
+                results._start(scope, watcher, group)
+                try:
+                    yield results
+                finally:
+                    results._closed = True
+                    group.cancel()
+        scope.cancel()  # whatever still runs is not wanted
+
+
+def _length(iterables: tuple[Any, ...]) -> int | None:
+    lengths = [len(i) for i in iterables if hasattr(i, "__len__")]
+    return min(lengths) if len(lengths) == len(iterables) else None
+
+
+async def _zipped(iterables: tuple[Any, ...]) -> AsyncIterator[tuple[Any, ...]]:
+    """The inputs as argument tuples, from plain and async iterables alike."""
+    if all(isinstance(i, Iterable) for i in iterables):
+        for args in zip(*iterables, strict=False):  # the shortest ends it
+            yield args
+        return
+    iterators = [
+        aiter(i) if isinstance(i, AsyncIterable) else iter(i) for i in iterables
+    ]
+    while True:
+        row: list[Any] = []
+        for iterator in iterators:
+            try:
+                if isinstance(iterator, AsyncIterator):
+                    row.append(await anext(iterator))
+                else:
+                    row.append(next(iterator))
+            except (StopIteration, StopAsyncIteration):
+                return
+        yield tuple(row)
+
+
+class MapResults(Progress, Generic[T]):
+    """The iterator of a :func:`map` block, with progress counters.
+
+    ``submitted`` counts the inputs taken (tasks started, and calls of ``fn``
+    that failed), ``completed`` and ``failed`` the results handed out, and
+    ``total`` the shortest input length when every iterable has a length.
+    """
 
     def __init__(
         self,
         fn: Any,
         remote: bool,
-        iterable: Iterable[Any] | AsyncIterable[Any],
+        iterables: tuple[Any, ...],
         max_in_flight: int,
+        rate: float | None,
         ordered: bool,
+        return_exceptions: bool,
     ) -> None:
+        super().__init__(total=_length(iterables))
         self._fn = fn
         self._remote = remote
-        self._iterable = iterable
+        self._iterables = iterables
         self._max_in_flight = max_in_flight
+        self._limiter = StartLimiter(rate) if rate is not None else None
         self._ordered = ordered
-        self._scope = TaskScope(force=False, cancel_timeout=DEFAULT_CANCEL_TIMEOUT)
+        self._return_exceptions = return_exceptions
         self._entered = False
         self._closed = False
-        self._started = 0  # inputs taken so far; the next one gets this number
         self._next = 0  # ordered=True: the number of the next result to yield
         self._fed_all = False
-        self._failure: Exception | None = None  # the engine stopped watching
+        self._fatal: int | None = None  # the number of an iterable's error
         # Inputs in progress or not yet yielded, by number: the ref of the task,
         # None while an awaitable resolves, or the Outcome once known.
-        self._slots: dict[int, ray.ObjectRef[Any] | Outcome | None] = {}
+        self._slots: dict[int, Ref | Outcome | None] = {}
         self._finished: set[int] = set()  # ready to yield (value maybe unfetched)
-        self._by_ref: dict[ray.ObjectRef[Any], list[int]] = {}  # still running
+        self._running_refs = Positions()  # ref -> numbers, while running
         self._order: deque[int] = deque()  # ordered=False: finished, in order
-
-    async def __aenter__(self) -> MapResults[T]:
-        if self._entered:
-            raise RuntimeError("map() can only be entered once")
-        self._entered = True
-        # A place in _running is held while a task runs; one in _window until
-        # its result has been yielded.
-        self._running = anyio.Semaphore(self._max_in_flight)
-        self._window = anyio.Semaphore(2 * self._max_in_flight)
-        self._changed = anyio.Event()
-        await self._scope.__aenter__()
-        self._watcher = Watcher()
-        self._tg = anyio.create_task_group()
-        try:
-            await self._tg.__aenter__()
-        except BaseException as exc:
-            self._watcher.close()
-            await self._scope.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
-        self._tg.start_soon(self._feed)
-        self._tg.start_soon(self._collect)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        self._closed = True
-        self._tg.cancel_scope.cancel()
-        error: BaseException | None = None
-        try:
-            await self._tg.__aexit__(None, None, None)
-        except BaseException as raised:  # a cancellation from outside
-            error = raised
-        finally:
-            self._watcher.close()
-        # Whatever ended the block, tasks still running are not wanted.
-        self._scope.cancel()
-        if error is None:
-            return await self._scope.__aexit__(exc_type, exc, tb)
-        if not await self._scope.__aexit__(type(error), error, error.__traceback__):
-            raise error
-        return False
 
     def __aiter__(self) -> MapResults[T]:
         return self
@@ -202,8 +258,6 @@ class MapResults(Generic[T]):
             )
         await checkpoint()
         while (number := self._next_finished()) is None:
-            if self._failure is not None:
-                raise self._failure
             if self._fed_all and not self._slots:
                 raise StopAsyncIteration
             self._changed = anyio.Event()
@@ -218,8 +272,30 @@ class MapResults(Generic[T]):
         else:
             self._order.popleft()
         self._window.release()
-        value: T = outcome.unwrap()
-        return value
+        if outcome.error is None:
+            self._completed += 1
+            return outcome.value  # type: ignore[no-any-return]
+        if number == self._fatal:
+            raise outcome.error
+        self._failed += 1
+        if self._return_exceptions:
+            return outcome.error  # type: ignore[return-value]
+        raise outcome.error
+
+    def _start(
+        self, scope: TaskScope, watcher: Watcher, group: FirstErrorGroup
+    ) -> None:
+        self._entered = True
+        self._scope = scope
+        self._watcher = watcher
+        self._group = group
+        # A place in _running is held while a task runs; one in _window until
+        # its result has been yielded.
+        self._running = anyio.Semaphore(self._max_in_flight)
+        self._window = anyio.Semaphore(2 * self._max_in_flight)
+        self._changed = anyio.Event()
+        group.start_soon(self._feed)
+        group.start_soon(self._collect)
 
     def _next_finished(self) -> int | None:
         if self._ordered:
@@ -228,9 +304,9 @@ class MapResults(Generic[T]):
 
     async def _fetch_from(self, number: int) -> None:
         """Fetch the finished results next in line, starting at ``number``."""
-        line = range(number, self._started) if self._ordered else list(self._order)
+        line = range(number, self._submitted) if self._ordered else list(self._order)
         numbers: list[int] = []
-        refs: list[ray.ObjectRef[Any]] = []
+        refs: list[Ref] = []
         for n in line:
             if n not in self._finished:
                 break
@@ -245,54 +321,51 @@ class MapResults(Generic[T]):
 
     async def _feed(self) -> None:
         try:
-            if isinstance(self._iterable, AsyncIterable):
-                async for item in self._iterable:
-                    await self._submit(item)
-            else:
-                for item in self._iterable:
-                    await self._submit(item)
+            async for args in _zipped(self._iterables):
+                await self._window.acquire()
+                await self._running.acquire()
+                if self._limiter is not None:
+                    await self._limiter.wait()
+                self._submit(args)
         except Exception as exc:
             # Raised after the results of the inputs taken before it.
             await self._window.acquire()
             number = self._take_number()
+            self._fatal = number
             self._finish(number, Outcome(error=exc), ran=False)
         finally:
             self._fed_all = True
             self._changed.set()
 
-    async def _submit(self, item: Any) -> None:
-        await self._window.acquire()
-        await self._running.acquire()
-        try:
-            result = self._start(item)
-        except BaseException:
-            self._running.release()
-            self._window.release()
-            raise
+    def _submit(self, args: tuple[Any, ...]) -> None:
         number = self._take_number()
+        try:
+            result = self._call(args)
+        except Exception as exc:  # the item's own error (bad arguments, ...)
+            self._finish(number, Outcome(error=exc))
+            return
         if isinstance(result, ray.ObjectRef):
             self._watch(number, result)
         else:
-            self._tg.start_soon(self._resolve, number, result)
+            self._group.start_soon(self._resolve, number, result)
 
-    def _take_number(self) -> int:
-        number = self._started
-        self._started += 1
-        self._slots[number] = None
-        return number
-
-    def _start(self, item: Any) -> Any:
+    def _call(self, args: tuple[Any, ...]) -> Any:
         if self._remote:
-            result = self._scope.remote(self._fn, item)
-        else:
-            result = self._fn(item)
-            self._scope._track(result)
+            return self._scope.remote(self._fn, *args)
+        result = self._fn(*args)
+        self._scope._track(result)
         if not (isinstance(result, ray.ObjectRef) or is_awaitable(result)):
             raise TypeError(
                 "map needs one ObjectRef or awaitable per input; fn returned "
                 f"{type(result).__name__}"
             )
         return result
+
+    def _take_number(self) -> int:
+        number = self._submitted
+        self._submitted += 1
+        self._slots[number] = None
+        return number
 
     async def _resolve(self, number: int, awaitable: Any) -> None:
         try:
@@ -306,20 +379,17 @@ class MapResults(Generic[T]):
         else:
             self._finish(number, Outcome(value))
 
-    def _watch(self, number: int, ref: ray.ObjectRef[Any]) -> None:
+    def _watch(self, number: int, ref: Ref) -> None:
+        # A failure to register is the machinery's: it fails the block.
         self._slots[number] = ref
-        self._by_ref.setdefault(ref, []).append(number)
-        self._watcher.watch((ref,))
+        if self._running_refs.add(ref, number):
+            self._watcher.watch((ref,))
 
     async def _collect(self) -> None:
-        try:
-            while True:
-                for ref in await self._watcher.next_ready():
-                    for number in self._by_ref.pop(ref, ()):
-                        self._finish(number, None)
-        except Exception as exc:  # Ray stopped the wait (e.g. shutting down)
-            self._failure = exc
-            self._changed.set()
+        while True:
+            for ref in await self._watcher.next_ready():
+                for number in self._running_refs.pop(ref):
+                    self._finish(number, None)
 
     def _finish(
         self, number: int, outcome: Outcome | None, *, ran: bool = True

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import anyio.to_thread
 import ray
 
-from ._wakeup import checkpoint
+from ._core import _ray, _threads
+from ._core._wakeup import checkpoint
 
 T = TypeVar("T")
 
-#: Values known to be at most this many bytes are put on the loop thread. A
+#: Values known to be at most this many bytes are put on the loop thread: a
 #: ``ray.put`` has a fixed cost (a round trip to the object store) that a thread
-#: hop would only add to; copying a megabyte costs less than that cost, copying
-#: and pickling more starts to hold the loop for milliseconds.
+#: hop would only add to, while copying and pickling much more would hold the
+#: loop for milliseconds.
 INLINE_PUT_MAX = 1 << 20
 
 
@@ -25,15 +25,18 @@ async def put(value: T) -> ray.ObjectRef[T]:
     ``INLINE_PUT_MAX`` bytes (numbers, ``None``, ``str``/``bytes``/``bytearray``,
     anything with an integer ``nbytes`` such as a memoryview or a NumPy
     array) are put on the loop thread; everything else is serialised and
-    stored in a worker thread (``anyio.to_thread``), so the loop keeps running.
+    stored on the package's fetch lane (a shared thread), so the loop keeps
+    running.
 
     This is a checkpoint. Cancellation: if it arrives while a value is being
-    stored in a worker thread, ``put`` waits for that to finish, drops the ref
+    stored on the lane, ``put`` waits for that to finish, drops the ref
     (so the object is freed) and lets the cancellation propagate.
 
     Raises:
         TypeError: ``value`` is an ObjectRef, or cannot be serialised (as
             ``ray.put`` raises).
+        ray.exceptions.RaySystemError: Ray is not running (it is not started
+            on its own).
 
     Example::
 
@@ -43,8 +46,20 @@ async def put(value: T) -> ray.ObjectRef[T]:
     size = _known_size(value)
     if size is not None and size <= INLINE_PUT_MAX:
         await checkpoint()
-        return ray.put(value)
-    return await anyio.to_thread.run_sync(ray.put, value)
+        return _ray.put(value)
+    session = _ray.session()
+
+    def job() -> ray.ObjectRef[T]:
+        with _ray.GATE.using(session) as live:
+            if not live:
+                raise _ray.not_running()
+            return _ray.put(value)
+
+    return await _threads.run(_threads.FETCH, job, _nothing)
+
+
+def _nothing() -> None:
+    """A put cannot be stopped half-way: a cancelled one waits for it."""
 
 
 def _known_size(value: Any) -> int | None:

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 import anyio
 
+from ._core._inputs import discard
+
 T = TypeVar("T")
 
 _BACKENDS = ("asyncio", "trio")
@@ -40,7 +42,11 @@ def run_until_complete(
             f"{type(awaitable).__name__}"
         )
     if backend not in _BACKENDS:
-        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+        discard(awaitable)  # never awaited now: no "never awaited" warning later
+        raise ValueError(
+            f"backend must be one of {_BACKENDS}, got {backend!r}; "
+            "install trio for backend='trio'"
+        )
 
     async def main() -> T:
         return await awaitable

@@ -2,27 +2,34 @@
 
 The scope keeps one ref per task it started (for a streaming generator, the
 ref that completes with the task). Leaving the block normally waits for those
-refs; leaving it on an exception or a cancellation asks Ray to cancel the ones
-that have not finished and waits, for a bounded time, until they have stopped.
+refs; leaving it on an exception or a cancellation cancels the ones that have
+not finished (:mod:`._core._cancel`) before the exception propagates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from types import TracebackType
-from typing import Any, Protocol, TypeVar, overload
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 import anyio
 import ray
 
-from ._checks import check_timeout
-from ._engine import Watcher, fetch, split_ready
+from ._core import _ray
+from ._core._block import Block, block
+from ._core._cancel import cancel_tasks
+from ._core._fetch import fetch
+from ._core._inputs import check_bool, check_timeout
+from ._core._positions import Positions
+from ._core._readiness import split_ready
+from ._core._watcher import watch_all
+
+if TYPE_CHECKING:
+    Ref = ray.ObjectRef[Any]
 
 T = TypeVar("T")
 
 #: Seconds the scope waits, after asking Ray to cancel, for cancelled tasks to
-#: stop. Queued tasks, async actor methods and forced cancellations stop within
-#: milliseconds; the bound only matters for work that ignores cancellation.
+#: stop before it cancels them by force.
 DEFAULT_CANCEL_TIMEOUT = 5.0
 
 
@@ -42,7 +49,7 @@ def is_remote(fn: object) -> bool:
 
 def open_scope(
     *, force: bool = False, cancel_timeout: float | None = DEFAULT_CANCEL_TIMEOUT
-) -> TaskScope:
+) -> Block[TaskScope]:
     """Open a block that owns the Ray tasks and actor calls started through it.
 
     ``async with ray_anyio.open_scope() as scope:`` then ``scope.remote(fn, ...)``
@@ -56,26 +63,34 @@ def open_scope(
       task has returned; errors it yields surface where its stream is read.
     * an exception or a cancellation inside the block (or a failed task, or
       :meth:`TaskScope.cancel`): ``ray.cancel`` on every task that has not
-      finished (``force`` for remote functions; actor tasks are always
-      cancelled with ``force=False``, the only way Ray allows), then the
-      scope waits, shielded from cancellation, at most ``cancel_timeout``
-      seconds for them to stop, and the exception propagates unchanged.
+      finished, then the scope waits, shielded from cancellation, at most
+      ``cancel_timeout`` seconds for them to stop. Remote functions still
+      running then are cancelled with ``force=True`` (their workers are
+      killed) and given one more second; actor tasks, which Ray cannot
+      force-cancel, are left running. Either is logged as a warning on the
+      ``ray_anyio`` logger. The exception propagates unchanged.
 
-    With ``force=False`` a running remote function gets a ``KeyboardInterrupt``
-    (its ``finally`` blocks run), which Python delivers between bytecodes: a
-    task blocked in C code (``time.sleep``, I/O) only stops when that call
-    returns. A running synchronous actor method is only flagged
+    With ``force=False`` a running remote function first gets a
+    ``KeyboardInterrupt`` (its ``finally`` blocks run), which Python delivers
+    between bytecodes, and only when the worker handles SIGINT (a Ray started
+    from a shell that ignores SIGINT passes that on to its workers, and the
+    polite cancel does nothing: the forced one after ``cancel_timeout`` is
+    what stops them). A running synchronous actor method is only flagged
     (``ray.get_runtime_context().is_canceled()``); async actor methods are
-    cancelled. ``force=True`` kills the worker of a running remote function.
+    cancelled. ``force=True`` kills the worker of a running remote function at
+    once; actor tasks always get ``force=False``.
 
     Args:
-        force: passed to ``ray.cancel`` for remote-function tasks.
-        cancel_timeout: seconds to wait for cancelled tasks to stop; ``None``
-            waits for ever, ``0`` does not wait.
+        force: cancel remote functions with ``force=True`` from the start.
+        cancel_timeout: seconds to wait for cancelled tasks to stop before
+            forcing them; ``None`` waits for ever (never forces), ``0`` does
+            not wait.
 
     Raises:
         TypeError: ``force`` is not a bool or ``cancel_timeout`` not a number.
         ValueError: ``cancel_timeout`` is negative or NaN.
+        ray.exceptions.RaySystemError: Ray is not running when a task is
+            started, or when a normal exit waits for the tasks.
 
     Example::
 
@@ -83,11 +98,31 @@ def open_scope(
             refs = [scope.remote(work, i) for i in range(10)]
             first = await ray_anyio.get(refs[0])
         # here every task has finished, or has been cancelled
+
+    A scope can swallow its own cancellation (:meth:`TaskScope.cancel`), as a
+    trio cancel scope can, so type checkers treat code after the block as
+    reachable: a function that returns from inside the block needs a
+    ``return`` (or ``raise``) after it too.
     """
-    if not isinstance(force, bool):
-        raise TypeError(f"force must be a bool, got {type(force).__name__}")
+    check_bool(force, "force")
     seconds = check_timeout(cancel_timeout, "cancel_timeout")
-    return TaskScope(force=force, cancel_timeout=seconds)
+    return _block(TaskScope(force=force, cancel_timeout=seconds))
+
+
+@block("open_scope")
+async def _block(scope: TaskScope) -> AsyncIterator[TaskScope]:
+    with anyio.CancelScope() as cancel_scope:
+        scope._cancel_scope = cancel_scope
+        if scope._cancel_early:
+            cancel_scope.cancel()
+        try:
+            yield scope
+        except BaseException:
+            scope._closed = True
+            await scope._cancel_unfinished()
+            raise
+        scope._closed = True
+        await scope._finish()
 
 
 class TaskScope:
@@ -102,10 +137,9 @@ class TaskScope:
         self._cancel_timeout = cancel_timeout
         self._cancel_scope: anyio.CancelScope | None = None
         self._cancel_early = False
-        # One ref per task (insertion-ordered set): ray.cancel takes any
-        # return ref of a task, and it is ready once the task has finished.
-        self._tasks: dict[ray.ObjectRef[Any], None] = {}
-        self._entered = False
+        # One ref per task: ray.cancel takes any return ref of a task, and it
+        # is ready once the task has finished.
+        self._tasks = Positions()
         self._closed = False
 
     @overload
@@ -127,6 +161,8 @@ class TaskScope:
             TypeError: ``fn`` has no ``.remote`` (a plain function, an actor
                 class, an ObjectRef...).
             RuntimeError: the scope's block is not running.
+            ray.exceptions.RaySystemError: Ray is not running (it is not
+                started on its own).
             Exception: whatever ``fn.remote`` raises (bad arguments, dead actor).
         """
         if not is_remote(fn):
@@ -134,7 +170,9 @@ class TaskScope:
                 "fn must be a @ray.remote function, an actor method, or .options(...) "
                 f"of either, got {type(fn).__name__}"
             )
-        self._check_open()
+        if self._cancel_scope is None or self._closed:
+            raise RuntimeError("the scope can only start tasks inside its async with")
+        _ray.require_ray()
         result = fn.remote(*args, **kwargs)
         self._track(result)
         return result
@@ -157,102 +195,40 @@ class TaskScope:
             return self._cancel_early
         return self._cancel_scope.cancel_called
 
-    async def __aenter__(self) -> TaskScope:
-        if self._entered:
-            raise RuntimeError("a TaskScope can only be entered once")
-        self._entered = True
-        self._cancel_scope = anyio.CancelScope()
-        if self._cancel_early:
-            self._cancel_scope.cancel()
-        self._cancel_scope.__enter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        self._closed = True
-        assert self._cancel_scope is not None
-        error = exc
-        try:
-            error = await self._settle(exc)
-        except BaseException as raised:  # Ray failed while cancelling
-            error = raised
-        finally:
-            self._tasks.clear()
-        if error is None:
-            self._cancel_scope.__exit__(None, None, None)
-            return False
-        if self._cancel_scope.__exit__(type(error), error, error.__traceback__):
-            return True  # our own cancellation (scope.cancel())
-        if error is not exc:
-            raise error
-        return False
-
-    def _check_open(self) -> None:
-        if not self._entered or self._closed:
-            raise RuntimeError("the scope can only start tasks inside its async with")
-
     def _track(self, result: object) -> None:
         """Own the task behind ``result`` (used by ``remote`` and by ``map``)."""
-        if isinstance(result, ray.ObjectRef):
-            self._tasks[result] = None
-        elif isinstance(result, ray.ObjectRefGenerator):
-            self._tasks[result.completed()] = None
-        elif isinstance(result, list) and result:
-            self._tasks[result[0]] = None
+        ref = _ray.task_ref(result)
+        if ref is not None:
+            self._tasks.add(ref, len(self._tasks))
 
-    def _forget(self, ref: ray.ObjectRef[Any]) -> None:
+    def _forget(self, ref: Ref) -> None:
         """Stop owning a task whose outcome the caller has taken (used by ``map``)."""
-        self._tasks.pop(ref, None)
+        self._tasks.pop(ref)
 
-    async def _settle(self, exc: BaseException | None) -> BaseException | None:
-        """Wait for or cancel the tasks; return the exception to propagate."""
-        if exc is None and not self.cancel_called:
-            try:
-                await self._wait_all()
-                return None
-            except BaseException as raised:
-                exc = raised
-        await self._cancel_unfinished()
-        return exc
+    async def _finish(self) -> None:
+        """Normal exit: wait for every task; on a failure cancel the rest."""
+        if self.cancel_called:
+            await self._cancel_unfinished()
+            return
+        try:
+            _ray.require_ray()
+            tasks = self._tasks.refs()
+            ready, pending = split_ready(tasks, fetch_local=False)
+            if ready:
+                await fetch(ready)
+            await watch_all(pending, on_batch=self._raise_failure)
+        except BaseException:
+            await self._cancel_unfinished()
+            raise
+        finally:
+            self._tasks.clear()
 
-    async def _wait_all(self) -> None:
-        ready, pending = split_ready(list(self._tasks), fetch_local=False)
-        if ready:
-            await fetch(ready)
-        with Watcher() as watcher:
-            watcher.watch(pending)
-            left = len(pending)
-            while left:
-                batch = await watcher.next_ready()
-                left -= len(batch)
-                if batch:
-                    await fetch(batch)
+    @staticmethod
+    async def _raise_failure(batch: list[Ref]) -> None:
+        await fetch(batch)
 
     async def _cancel_unfinished(self) -> None:
-        _, unfinished = split_ready(list(self._tasks), fetch_local=False)
-        for ref in unfinished:
-            _cancel_task(ref, force=self._force)
-        if not unfinished or self._cancel_timeout == 0:
-            return
-        with (
-            anyio.CancelScope(shield=True),
-            anyio.move_on_after(self._cancel_timeout),
-            Watcher() as watcher,
-        ):
-            watcher.watch(unfinished)
-            left = len(unfinished)
-            while left:
-                left -= len(await watcher.next_ready())
-
-
-def _cancel_task(ref: ray.ObjectRef[Any], *, force: bool) -> None:
-    try:
-        ray.cancel(ref, force=force)
-    except ValueError:
-        if not force:
-            raise
-        ray.cancel(ref, force=False)  # an actor task: Ray refuses force=True
+        tasks, self._tasks = self._tasks.refs(), Positions()
+        await cancel_tasks(
+            tasks, force=self._force, cancel_timeout=self._cancel_timeout
+        )

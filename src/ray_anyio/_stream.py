@@ -1,10 +1,10 @@
 """``stream``: iterate over a streaming generator task on any AnyIO backend.
 
 Ray's ``ObjectRefGenerator.__anext__`` only works on asyncio. Here the next
-item is taken with the non-blocking ``_next_sync(timeout_s=0)``; when it is not
-there yet, the engine watches the ref the stream will produce next (or, once
-the stream has ended, the generator's completion ref) and the loop sleeps until
-Ray reports it. No thread per generator, no polling.
+item is taken without blocking when Ray has it (:mod:`._core._ray`); when it
+is not there yet, the watcher watches the ref the stream will produce next
+(or, once the stream has ended, the generator's completion ref) and the loop
+sleeps until Ray reports it. No thread per generator.
 """
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ from typing import Any
 
 import ray
 
-from ._engine import Watcher, fetch_one
-from ._wakeup import checkpoint
+from ._core import _ray
+from ._core._fetch import fetch_one
+from ._core._inputs import check_bool
+from ._core._wakeup import checkpoint
+from ._core._watcher import watch_all
 
 
 def stream(gen: Any, *, values: bool = False) -> Stream:
@@ -63,8 +66,7 @@ def stream(gen: Any, *, values: bool = False) -> Stream:
             "gen must be the ObjectRefGenerator returned by a generator task's "
             f".remote(), got {type(gen).__name__}{hint}"
         )
-    if not isinstance(values, bool):
-        raise TypeError(f"values must be a bool, got {type(values).__name__}")
+    check_bool(values, "values")
     return Stream(gen, values)
 
 
@@ -113,7 +115,7 @@ class Stream:
         self._taken = None
         if not self._ended:
             self._ended = True
-            ray.cancel(self._gen, force=False)
+            _ray.cancel(self._gen, force=False)
 
     async def __aenter__(self) -> Stream:
         return self
@@ -130,23 +132,10 @@ class Stream:
         gen = self._gen
         while True:
             try:
-                ref: ray.ObjectRef[Any] = gen._next_sync(timeout_s=0)
+                ref = _ray.stream_next_now(gen)
             except StopIteration:
                 self._ended = True
                 raise StopAsyncIteration from None
-            if not ref.is_nil():
+            if ref is not None:
                 return ref
-            # Not there yet: the next position of the stream is a ref that
-            # becomes ready with the next item (or the end-of-stream marker);
-            # after the end only the task's completion ref is left to wait for.
-            if gen._stream_exhausted():
-                await _until_ready(gen.completed())
-            else:
-                await _until_ready(gen._get_next_ref_n(1)[0])
-
-
-async def _until_ready(ref: ray.ObjectRef[Any]) -> None:
-    with Watcher() as watcher:
-        watcher.watch((ref,))
-        while not await watcher.next_ready():
-            pass
+            await watch_all((_ray.stream_wait_ref(gen),))

@@ -8,11 +8,17 @@ from typing import Any
 import anyio
 import ray
 
-from ._checks import check_items, check_positive_int, check_timeout
-from ._group import FirstErrorGroup
-from ._slots import discard, resolve_chain
-from ._wait_state import Remaining, WaitState
-from ._wakeup import checkpoint
+from ._core._first_error import FirstErrorGroup
+from ._core._inputs import (
+    check_bool,
+    check_items,
+    check_positive_int,
+    check_timeout,
+    discard,
+    resolve_chain,
+)
+from ._core._slots import Remaining, WaitState
+from ._core._wakeup import checkpoint
 
 
 async def wait(
@@ -39,9 +45,10 @@ async def wait(
 
     ``remaining`` is a ``list`` that remembers what this call learnt: passing it
     straight back (``ready, refs = await wait(refs)`` in a loop) asks Ray about
-    nothing again, so a call costs O(1) engine work plus one copy of the list
-    instead of O(len(refs)) work with Ray. Mutating it, or dropping it, forgets
-    that; a ``wait`` already running on it finishes on the items it was given.
+    nothing again, so a call costs O(1) engine work per slot it returns plus
+    one copy of the list instead of O(len(refs)) work with Ray. Mutating it,
+    or dropping it, forgets that; a ``wait`` already running on it finishes on
+    the items it was given.
 
     Timeout and cancellation: ``timeout`` (seconds; ``None`` waits for ever,
     ``0`` reports what is ready now) is an AnyIO ``move_on_after`` around the
@@ -63,8 +70,7 @@ async def wait(
         ready, remaining = await ray_anyio.wait(refs, num_returns=2, timeout=2.5)
     """
     seconds = check_timeout(timeout)
-    if not isinstance(fetch_local, bool):
-        raise TypeError(f"fetch_local must be a bool, got {type(fetch_local).__name__}")
+    check_bool(fetch_local, "fetch_local")
     state = items._state if isinstance(items, Remaining) else None
     if state is not None and (state.busy or not state.matches(items, fetch_local)):
         state = None  # another task's wait is using it: start afresh

@@ -7,7 +7,7 @@ import threading
 import anyio
 import pytest
 
-from ray_anyio._wakeup import checkpoint, current_loop, current_waker
+from ray_anyio._core._wakeup import checkpoint, current_loop, current_waker
 
 pytestmark = pytest.mark.anyio
 

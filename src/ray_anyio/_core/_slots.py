@@ -1,12 +1,14 @@
-"""The bookkeeping of one ``wait``: which slots are ready, in input order.
+"""The slots of one ``wait``: which are ready, in input order, and what remains.
 
-``ray.wait`` in a drain loop (``ready, refs = wait(refs)``) costs O(N) per call,
-so draining N refs costs O(N²). A ``wait`` over refs only leaves its state on
-the ``remaining`` list it returns (a :class:`Remaining`, a ``list`` subclass):
-the next ``wait`` on that very list, on the same loop, reuses the registrations
-and the ready slots already known instead of asking Ray about every ref again.
-The state is dropped, and its registrations withdrawn, as soon as the list is
-mutated, garbage-collected, or handed to ``wait`` from another loop.
+``ray.wait`` in a drain loop (``ready, refs = wait(refs)``) asks Ray about
+every ref on every call. A ``wait`` over refs leaves its state on the
+``remaining`` list it returns (a :class:`Remaining`, a ``list`` subclass): the
+next ``wait`` on that very list, on the same loop, reuses the registrations
+and the ready slots already known. What remains proportional to the list is
+building the new ``remaining`` list, which is done with slices, at C speed,
+whatever the number of slots taken. The state is dropped, and its
+registrations withdrawn, as soon as the list is mutated, garbage-collected,
+or handed to ``wait`` from another loop.
 """
 
 from __future__ import annotations
@@ -15,12 +17,21 @@ import heapq
 import weakref
 from bisect import bisect_left
 from collections.abc import Iterable
-from typing import Any, SupportsIndex
+from typing import TYPE_CHECKING, Any, SupportsIndex
 
 import ray
 
-from ._engine import Watcher, split_ready
+from ._positions import Positions
+from ._readiness import split_ready
 from ._wakeup import current_loop
+from ._watcher import Watcher
+
+if TYPE_CHECKING:
+    Ref = ray.ObjectRef[Any]
+
+#: Up to this many slots taken at once are deleted in place (one move of the
+#: tail each); more, and the lists are rebuilt from slices in one pass.
+DELETE_IN_PLACE_MAX = 4
 
 
 class WaitState:
@@ -34,8 +45,8 @@ class WaitState:
 
     def __init__(self, entries: list[Any], fetch_local: bool) -> None:
         # A plain list with the same contents as the ``remaining`` list handed
-        # out: copying a plain list into a new ``Remaining`` is one memcpy,
-        # while copying a list subclass goes element by element.
+        # out: copying a plain list is one memcpy, while copying a list
+        # subclass goes element by element.
         self.entries = entries
         # Once handed over, the Remaining list owns this state: refer back to
         # it weakly, so that dropping the list frees both at once (no cycle).
@@ -47,16 +58,17 @@ class WaitState:
         self.busy = False
         self.alive = list(range(len(entries)))
         self.ready: list[int] = []
-        self.slots_of: dict[ray.ObjectRef[Any], list[int]] = {}
-        self.known_ready: set[ray.ObjectRef[Any]] = set()
+        self.slots = Positions()
+        self.known_ready: set[Ref] = set()
         self.unresolved: set[int] = set()
         self.watcher = Watcher(fetch_local=fetch_local)
 
     def start(self, ref_slots: Iterable[int]) -> None:
         """Ask Ray once which refs are ready; watch the others."""
+        entries = self.entries
         for index in ref_slots:
-            self.slots_of.setdefault(self.entries[index], []).append(index)
-        ready, pending = split_ready(list(self.slots_of), fetch_local=self.fetch_local)
+            self.slots.add(entries[index], index)
+        ready, pending = split_ready(self.slots.refs(), fetch_local=self.fetch_local)
         self.absorb(ready)
         self.watcher.watch(pending)
 
@@ -80,23 +92,20 @@ class WaitState:
         if not self.busy:
             self.close()
 
-    def absorb(self, refs: Iterable[ray.ObjectRef[Any]]) -> None:
+    def absorb(self, refs: Iterable[Ref]) -> None:
         """Mark the slots of refs that Ray reported ready."""
         for ref in refs:
             self.known_ready.add(ref)
-            for index in self.slots_of.pop(ref, ()):
+            for index in self.slots.pop(ref):
                 heapq.heappush(self.ready, index)
 
     def resolved(self, index: int, value: Any) -> None:
         """An awaitable slot produced ``value`` (a ref, or a plain ready value)."""
         self.unresolved.discard(index)
         self.entries[bisect_left(self.alive, index)] = value
-        if not isinstance(value, ray.ObjectRef):
+        if not isinstance(value, ray.ObjectRef) or value in self.known_ready:
             heapq.heappush(self.ready, index)
-        elif value in self.known_ready:
-            heapq.heappush(self.ready, index)
-        else:
-            self.slots_of.setdefault(value, []).append(index)
+        elif self.slots.add(value, index):
             self.watcher.watch((value,))
 
     @property
@@ -111,17 +120,21 @@ class WaitState:
     def take(self, num_returns: int) -> tuple[list[Any], Remaining]:
         """Remove the first ``num_returns`` ready slots: ``(ready, remaining)``."""
         self.absorb(self.watcher.take_arrived())
-        chosen = [
-            heapq.heappop(self.ready) for _ in range(min(num_returns, self.count))
-        ]
-        positions = [bisect_left(self.alive, index) for index in chosen]
+        heap = self.ready
+        chosen = [heapq.heappop(heap) for _ in range(min(num_returns, len(heap)))]
+        alive = self.alive
+        positions = [bisect_left(alive, index) for index in chosen]
         entries = self.entries
         ready = [entries[p] for p in positions]
-        for p in reversed(positions):
-            del entries[p]
-            del self.alive[p]
+        if len(positions) <= DELETE_IN_PLACE_MAX:
+            for p in reversed(positions):
+                del entries[p]
+                del alive[p]
+        else:
+            self.entries = entries = _without(entries, positions)
+            self.alive = alive = _without(alive, positions)
         for index in self.unresolved:
-            entries[bisect_left(self.alive, index)] = None
+            entries[bisect_left(alive, index)] = None
         return ready, Remaining(entries)
 
     def finish(self, num_returns: int, keep: bool) -> tuple[list[Any], list[Any]]:
@@ -151,6 +164,17 @@ class WaitState:
 
     def close(self) -> None:
         self.watcher.close()
+
+
+def _without(items: list[Any], positions: list[int]) -> list[Any]:
+    """``items`` without the (ascending, distinct) ``positions``, built from slices."""
+    kept: list[Any] = []
+    start = 0
+    for p in positions:
+        kept += items[start:p]
+        start = p + 1
+    kept += items[start:]
+    return kept
 
 
 class Remaining(list):  # type: ignore[type-arg]

@@ -1,4 +1,10 @@
-"""A task group whose first failure is raised as itself, not in a group."""
+"""A task group whose first failure is raised as itself, not in an ExceptionGroup.
+
+The one base for blocks that run tasks beside their body (`get` of a
+structure, `wait`, `as_completed`, `map`): a failing item, or the body,
+raises its own exception, so a caller can write ``except ValueError`` exactly
+as around ``ray.get``; trio and AnyIO task groups would wrap it.
+"""
 
 from __future__ import annotations
 

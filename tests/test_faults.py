@@ -1,4 +1,4 @@
-"""The engine under load and faults: threads, actors, dead workers, shutdown."""
+"""Faults and hosts: loops in threads, Ray actors, dead workers, shutdown."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-from functools import partial
 from typing import Any
 
 import anyio
@@ -17,16 +16,10 @@ from ray.cluster_utils import Cluster
 from ray.exceptions import RayActorError, WorkerCrashedError
 
 import ray_anyio
-from ray_anyio import _engine, _withdraw
 
-from .helpers import Gates, Nested, crash, fail, sleep_then, square, start
+from .helpers import Gates, Nested, crash, square, start
 
 pytestmark = pytest.mark.anyio
-
-#: Both ways the engine tells whether a reported object is on this node.
-by_locality_check = pytest.mark.parametrize(
-    "object_exists", [True, False], ids=["object_exists", "ray_wait"]
-)
 
 
 def test_loops_in_several_threads_at_once(gate: Any) -> None:
@@ -97,84 +90,6 @@ async def test_killed_actor_surfaces_while_pending() -> None:
     assert len(errors) == 1
 
 
-async def test_burst_is_reported_in_batches(gate: Any) -> None:
-    refs = [gate.value_after(i) for i in range(200)]
-    with _engine.Watcher() as watcher:
-        watcher.watch(refs)
-        await anyio.to_thread.run_sync(gate.open)
-        batches = []
-        seen = 0
-        while seen < len(refs):
-            batch = await watcher.next_ready()
-            batches.append(len(batch))
-            seen += len(batch)
-    assert sum(batches) == 200
-    assert len(batches) < 200
-
-
-@by_locality_check
-def test_split_local_keeps_out_what_is_on_another_node_only(
-    object_exists: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(_engine, "USE_OBJECT_EXISTS", object_exists)
-    put_here = ray.put(b"x" * 200_000)  # in this node's object store
-    returned = square.remote(3)  # a small value, inline in this process
-    failed = fail.remote("no")  # an error is a value too
-    far = sleep_then.options(resources={"remote": 1}).remote(0, b"x" * 20_000_000)
-    ray.wait([returned, failed, far], num_returns=3, fetch_local=False)
-    refs: list[Any] = [put_here, returned, failed, far]
-    assert _engine.split_local(refs) == ([put_here, returned, failed], [far])
-    ray.wait([far], fetch_local=True)
-    assert _engine.split_local([far]) == ([far], [])
-
-
-@by_locality_check
-async def test_a_report_of_a_remote_object_before_waiting_is_not_lost(
-    object_exists: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(_engine, "USE_OBJECT_EXISTS", object_exists)
-    # Ray reports the ref (it exists on the other node) before the owner
-    # waits; the watcher then finds it is not local yet and hands it to the
-    # shared ray.wait thread. The owner must wait for that report, not on an
-    # event that nothing will set.
-    ref = sleep_then.options(resources={"remote": 1}).remote(0, b"x" * 20_000_000)
-    await anyio.to_thread.run_sync(lambda: ray.wait([ref], fetch_local=False))
-    with anyio.fail_after(30), _engine.Watcher(fetch_local=True) as watcher:
-        watcher.watch([ref])
-        while not watcher._arrived:
-            await anyio.sleep(0.001)
-        ready: list[Any] = []
-        while not ready:
-            ready = await watcher.next_ready()
-    assert ready == [ref]
-
-
-async def test_reports_need_no_wake_up_while_the_owner_is_busy(
-    gate: Any, engine_path: str
-) -> None:
-    refs = [gate.value_after(i) for i in range(50)]
-    wakes = 0
-    with _engine.Watcher() as watcher:
-        real_wake = watcher._wake
-
-        def counting_wake(fn: Any) -> None:
-            nonlocal wakes
-            wakes += 1
-            real_wake(fn)
-
-        watcher._wake = counting_wake
-        watcher.watch(refs)
-        await anyio.to_thread.run_sync(gate.open)
-        # The owner is busy elsewhere (not in next_ready) while all arrive.
-        with anyio.fail_after(30):
-            while len(watcher._arrived) < len(refs):
-                await anyio.sleep(0.01)
-        assert wakes == 0
-        batch = await watcher.next_ready()
-    assert sorted(r.hex() for r in batch) == sorted(r.hex() for r in refs)
-    assert wakes == 0
-
-
 def _driver_env(cluster: Cluster) -> dict[str, str]:
     """Environment for a second driver that joins the session's cluster."""
     return {**os.environ, "RAY_ADDRESS": cluster.address}
@@ -224,20 +139,6 @@ def test_shutdown_while_waiting_raises(
         env=_driver_env(ray_cluster),
     )
     assert "RAISED RaySystemError" in proc.stdout, proc.stdout + proc.stderr[-3000:]
-
-
-async def test_cancelling_many_registrations_withdraws_them_all(gate: Any) -> None:
-    refs = [gate.value_after(i) for i in range(_withdraw.INLINE_MAX * 2)]
-    with anyio.move_on_after(30) as scope:
-        async with anyio.create_task_group() as tg:
-            # ``wait`` registers every ref (``get`` would group them).
-            tg.start_soon(partial(ray_anyio.wait, refs, num_returns=len(refs)))
-            while _engine.live_registrations() < len(refs):
-                await anyio.sleep(0.01)
-            tg.cancel_scope.cancel()
-    assert not scope.cancelled_caught
-    assert _withdraw.wait_idle(10)
-    assert _engine.live_registrations() == 0
 
 
 _DROP_AFTER_SHUTDOWN = textwrap.dedent(

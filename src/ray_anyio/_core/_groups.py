@@ -1,25 +1,26 @@
 """Watching many refs through one sentinel per group of neighbours.
 
-A ``get`` of a list needs every ref, not news of each one as it finishes.
-Ray's readiness hook costs about 20 µs of CPU per ref on Ray's callback
-thread: for a list of 10,000 running calls that is as much CPU as the rest of
-the call, taken from the cores the calls run on. So :class:`Groups` cuts a
-large set into groups of neighbouring refs (calls submitted together tend to
-finish together) and only the last ref of each group, its *sentinel*, is
-registered with Ray. When a sentinel is reported, one ``ray.wait(timeout=0)``
-over its group (:meth:`Groups.expand`) finds the members that are ready too;
-the members still pending form a smaller group under a new sentinel.
+A ``get`` of a list needs every ref, not news of each one as it finishes, and
+each registration with Ray costs CPU on Ray's callback thread, taken from the
+cores the tasks run on. So :class:`Groups` cuts a large set into groups of
+neighbouring refs (calls submitted together tend to finish together) and
+only the last ref of each group, its *sentinel*, is registered. When a
+sentinel is reported, one ``ray.wait(timeout=0)`` over its group
+(:meth:`Groups.expand`) finds the members that are ready too; the members
+still pending form a smaller group under a new sentinel.
 
 Two rules bound the cost when neighbours do not finish together:
 
-* a group whose sweep finds fewer than a quarter of its members ready is
-  broken up and its members are watched one by one from then on, so refs that
-  finish in reverse order cost one sweep more, not a sweep per ref;
+* a group whose sweep finds few of its members ready is broken up and its
+  members are watched one by one from then on, so refs that finish in
+  reverse order cost one sweep more, not a sweep per ref;
 * the owner sweeps every member when ``sweep_at`` has passed
-  (:meth:`Groups.sweep`, see ``Watcher.next_ready``), whether or not other
-  groups are reporting, so a failed member is seen even while its sentinel is
-  still running, at most ``sweep_every`` seconds late. The interval grows with
-  the cost of a sweep, which is kept under 2 % of one core.
+  (:meth:`Groups.sweep`), whether or not other groups are reporting, so a
+  failed member is seen even while its sentinel is still running. The
+  interval grows with the cost of a sweep, so sweeping stays a small share
+  of one core.
+
+The figures behind the constants are on the performance page.
 """
 
 from __future__ import annotations
@@ -27,24 +28,30 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
-import ray
+
+from ._readiness import split_ready
+
+if TYPE_CHECKING:
+    import ray
+
+    Ref = ray.ObjectRef[Any]
 
 #: Sets of at least this many refs are watched in groups (smaller ones ref by ref).
 GROUP_FROM = 256
 #: Refs per group.
 GROUP_SIZE = 128
+#: A group whose sweep finds more than this share still pending is broken up.
+BREAK_UP_ABOVE = 0.75
 #: The shortest time between two sweeps of every member, in seconds.
 SWEEP_EVERY_MIN = 0.5
 #: A sweep of all members may take this share of the time between sweeps.
 SWEEP_SHARE = 0.02
 #: Refs per ``ray.wait`` in a sweep; the loop gets a turn between chunks.
 SWEEP_CHUNK = 1000
-
-Ref = ray.ObjectRef[Any]
 
 
 class Groups:
@@ -54,13 +61,14 @@ class Groups:
     return, and hands every reported sentinel to :meth:`expand`.
     """
 
+    __slots__ = ("_fetch_local", "_members", "sweep_at", "sweep_every")
+
     def __init__(self, *, fetch_local: bool) -> None:
         self._fetch_local = fetch_local
         self._members: dict[Ref, list[Ref]] = {}
         #: Seconds between two sweeps of all members.
         self.sweep_every = SWEEP_EVERY_MIN
-        #: When the next sweep is due, in the loop's clock (``anyio.current_time``);
-        #: set by the first :meth:`due`.
+        #: When the next sweep is due, in the loop's clock; set by :meth:`due`.
         self.sweep_at = math.inf
 
     def __len__(self) -> int:
@@ -92,12 +100,7 @@ class Groups:
         if not groups:
             return [], []
         candidates = [ref for members in groups for ref in members]
-        ready, still = ray.wait(
-            candidates,
-            num_returns=len(candidates),
-            timeout=0,
-            fetch_local=self._fetch_local,
-        )
+        ready, still = split_ready(candidates, fetch_local=self._fetch_local)
         if not still:
             return ready, []
         pending = set(still)
@@ -106,7 +109,7 @@ class Groups:
             left = [ref for ref in members if ref in pending]
             if not left:
                 continue
-            if 4 * len(left) > 3 * len(members):
+            if len(left) > BREAK_UP_ABOVE * len(members):
                 to_register.extend(left)  # watched one by one from now on
             else:
                 sentinel = left.pop()
@@ -135,10 +138,7 @@ class Groups:
             if start:
                 await anyio.lowlevel.cancel_shielded_checkpoint()
             chunk = candidates[start : start + SWEEP_CHUNK]
-            found, _ = ray.wait(
-                chunk, num_returns=len(chunk), timeout=0, fetch_local=self._fetch_local
-            )
-            ready += found
+            ready += split_ready(chunk, fetch_local=self._fetch_local)[0]
         if ready:
             taken = set(ready)
             for sentinel, members in self._members.items():

@@ -4,6 +4,12 @@ This is the only module that knows which backend is running. Everything else
 calls :func:`current_waker` once, on the loop thread, and hands the returned
 function to code that runs on Ray's callback thread or a worker thread; and
 awaits :func:`checkpoint` where AnyIO's would do.
+
+Trio is looked up in ``sys.modules`` rather than imported, so that asyncio
+users never import it. While another thread is importing trio, the module is
+there but only partly initialised: that thread cannot be inside a trio run
+yet, so a partial module is taken for "not trio" (a threaded Ray actor whose
+threads start asyncio and trio loops at once hits exactly this).
 """
 
 from __future__ import annotations
@@ -11,12 +17,36 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import anyio.lowlevel
 from anyio.lowlevel import current_token
 
 #: Schedules a callable to run soon on the loop that created it; thread-safe.
 Waker = Callable[[Callable[[], None]], None]
+
+
+_lowlevel: Any = None
+
+
+def _trio_lowlevel() -> Any:
+    """``trio.lowlevel`` once trio is imported far enough to be running, else None."""
+    global _lowlevel
+    if _lowlevel is None:
+        lowlevel = getattr(sys.modules.get("trio"), "lowlevel", None)
+        # Partly imported (by another thread): not running in this one yet.
+        if all(
+            hasattr(lowlevel, name)
+            for name in ("checkpoint", "in_trio_task", "current_trio_token")
+        ):
+            _lowlevel = lowlevel
+    return _lowlevel
+
+
+def in_trio() -> bool:
+    """Whether the calling code runs in a trio task."""
+    lowlevel = _trio_lowlevel()
+    return lowlevel is not None and bool(lowlevel.in_trio_task())
 
 
 def current_waker() -> Waker:
@@ -34,15 +64,12 @@ def current_waker() -> Waker:
 
 def current_loop() -> object:
     """An object that identifies the running event loop (cheap to call)."""
+    lowlevel = _trio_lowlevel()
+    if lowlevel is not None and lowlevel.in_trio_task():
+        return lowlevel.current_trio_token()
     loop = asyncio._get_running_loop()
     if loop is not None:
         return loop
-    trio = sys.modules.get("trio")
-    if trio is not None:
-        try:
-            return trio.lowlevel.current_trio_token()
-        except RuntimeError:
-            pass
     return current_token().native_token
 
 
@@ -51,13 +78,12 @@ async def checkpoint() -> None:
 
     The same schedule point and cancellation point: AnyIO's checkpoint is
     ``asyncio.sleep(0)`` on asyncio and ``trio.lowlevel.checkpoint()`` on trio.
-    Finding the backend through AnyIO costs 1-2.5 µs a call, about a tenth of
-    a ``get`` of a finished ref. Trio is asked first, so that a trio run
-    hosted by an asyncio loop (guest mode) still gets trio's checkpoint.
+    Trio is asked first, so that a trio run hosted by an asyncio loop (guest
+    mode) still gets trio's checkpoint.
     """
-    trio = sys.modules.get("trio")
-    if trio is not None and trio.lowlevel.in_trio_task():
-        await trio.lowlevel.checkpoint()
+    lowlevel = _trio_lowlevel()
+    if lowlevel is not None and lowlevel.in_trio_task():
+        await lowlevel.checkpoint()
     elif asyncio._get_running_loop() is not None:
         await asyncio.sleep(0)
     else:
@@ -74,10 +100,8 @@ def _asyncio_waker(loop: asyncio.AbstractEventLoop) -> Waker:
     return wake
 
 
-def _trio_waker(token: object) -> Waker:
+def _trio_waker(token: Any) -> Waker:
     import trio
-
-    assert isinstance(token, trio.lowlevel.TrioToken)
 
     def wake(fn: Callable[[], None]) -> None:
         try:

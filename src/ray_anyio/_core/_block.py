@@ -1,0 +1,61 @@
+"""The async context manager a verb hands out: an ``asynccontextmanager``, once.
+
+``contextlib.asynccontextmanager`` gives the shape (setup, ``yield``, clean-up
+in ``finally``, the body's exception re-raised unchanged); this wrapper only
+makes a second ``async with`` of the same object a clear ``RuntimeError``
+instead of contextlib's ``AttributeError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
+from typing import Generic, ParamSpec, TypeVar
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class Block(AbstractAsyncContextManager[T], Generic[T]):
+    """One ``async with`` of a generator-based context manager."""
+
+    __slots__ = ("_cm", "_entered", "_name")
+
+    def __init__(self, cm: AbstractAsyncContextManager[T], name: str) -> None:
+        self._cm = cm
+        self._name = name
+        self._entered = False
+
+    async def __aenter__(self) -> T:
+        if self._entered:
+            raise RuntimeError(
+                f"a {self._name}() block can only be entered once: "
+                f"call {self._name}() again for a new one"
+            )
+        self._entered = True
+        return await self._cm.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return await self._cm.__aexit__(exc_type, exc, tb)
+
+
+def block(
+    name: str,
+) -> Callable[[Callable[P, AsyncIterator[T]]], Callable[P, Block[T]]]:
+    """Decorate an async generator function like ``asynccontextmanager``."""
+
+    def decorate(fn: Callable[P, AsyncIterator[T]]) -> Callable[P, Block[T]]:
+        cm = asynccontextmanager(fn)
+
+        def make(*args: P.args, **kwargs: P.kwargs) -> Block[T]:
+            return Block(cm(*args, **kwargs), name)
+
+        return make
+
+    return decorate

@@ -1,0 +1,54 @@
+"""Limits on starts: at most ``per_second`` starts in any one-second window.
+
+A limiter on starts, as aiometer's: starts are spaced by at least a
+``1 / per_second`` of a second, measured from the previous start itself (not
+from when it was due), so any ``per_second + 1`` starts span more than one
+second and a late start never lets two through at once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import anyio
+import anyio.lowlevel
+
+# Spacing is a hair over 1/per_second so that rounding can never fit one
+# start too many into a window.
+_MARGIN = 1 + 1e-9
+
+
+def check_rate(value: float | None, name: str) -> float | None:
+    """Return ``value`` if it is None or a positive finite number, else raise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{name} must be a number of starts per second or None, got "
+            f"{type(value).__name__}"
+        )
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive, finite number, got {value!r}")
+    return float(value)
+
+
+class StartLimiter:
+    """Waits before each start so that starts keep to the rate."""
+
+    __slots__ = ("_interval", "_last")
+
+    def __init__(self, per_second: float) -> None:
+        self._interval = _MARGIN / per_second
+        self._last = -math.inf
+
+    async def wait(self) -> None:
+        """Return when the next start may happen; record it as started then.
+
+        A checkpoint; cancellation records nothing.
+        """
+        due = self._last + self._interval
+        if due > anyio.current_time():
+            await anyio.sleep_until(due)
+        else:
+            await anyio.lowlevel.checkpoint()
+        self._last = anyio.current_time()

@@ -1,0 +1,264 @@
+"""Every private Ray API ray-anyio uses, each behind a feature check.
+
+Nothing else in the package imports ``ray._private`` or ``ray._raylet``, or
+calls an underscore method of a Ray object: a Ray upgrade that changes one of
+them changes this module only. Each private name sits beside the public
+fallback that replaces it when the check fails (see ``docs/architecture.md``).
+
+Calls that never start Ray: ``ray.get``, ``ray.wait``, ``ray.cancel`` and
+``ray.put`` initialise Ray when it is not running (or join a cluster that runs
+on the machine). A library must not do that behind its user's back, so the
+package calls them through :data:`get`, :data:`wait`, :data:`cancel` and
+:data:`put`, which raise ``RaySystemError`` instead.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import ray
+from ray.exceptions import RaySystemError
+
+if TYPE_CHECKING:
+    Ref = ray.ObjectRef[Any]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+NOT_RUNNING = (
+    "Ray is not running (ray.shutdown() was called, or ray.init() never was); "
+    "ray_anyio never starts or joins a Ray on its own: call ray.init() first"
+)
+
+
+def not_running() -> RaySystemError:
+    """The error every API raises when Ray is not running."""
+    return RaySystemError(NOT_RUNNING)
+
+
+def ray_is_running() -> bool:
+    """Whether Ray is initialised (or Ray Client connected) in this process."""
+    return session() is not None
+
+
+def require_ray() -> None:
+    """Raise ``RaySystemError`` unless Ray is initialised in this process."""
+    if not ray_is_running():
+        raise not_running()
+
+
+# --- calls that never start Ray ------------------------------------------------
+
+
+def _without_auto_init(fn: F) -> F:
+    # Ray wraps its public API in an auto-init wrapper made with
+    # functools.wraps; the function it wraps raises RaySystemError when Ray is
+    # not connected and still dispatches to Ray Client. The fallback checks
+    # first (another thread could shut Ray down between check and call).
+    inner = getattr(fn, "__wrapped__", None)
+    if callable(inner):
+        return inner  # type: ignore[no-any-return]
+
+    @functools.wraps(fn)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        require_ray()
+        return fn(*args, **kwargs)
+
+    return checked  # type: ignore[return-value]
+
+
+get = _without_auto_init(ray.get)
+wait = _without_auto_init(ray.wait)
+cancel = _without_auto_init(ray.cancel)
+put = _without_auto_init(ray.put)
+kill = _without_auto_init(ray.kill)
+
+
+# --- sessions --------------------------------------------------------------------
+
+
+def _worker() -> Any:
+    return ray._private.worker.global_worker
+
+
+def in_client_mode() -> bool:
+    """Whether this process talks to Ray through Ray Client (``ray://``)."""
+    return bool(ray.util.client.ray.is_connected())
+
+
+def session() -> object | None:
+    """The Ray connection that registrations made now belong to, or None.
+
+    A new ``ray.init`` makes a new session: work queued against an old one
+    (withdrawals, fetches) is dropped instead of calling into a Ray that is
+    gone, which would end the process.
+    """
+    if in_client_mode():
+        context: object = ray.util.client.ray.get_context()
+        return context
+    if not ray.is_initialized():
+        return None
+    return getattr(_worker(), "core_worker", None)
+
+
+class _Gate:
+    """Lets the package's threads call Ray only while their session is live.
+
+    Ray has no shutdown hook. ``ray.shutdown`` is wrapped (see
+    :func:`_install_shutdown_gate`) so that it first closes the gate, waiting
+    for the calls inside it to return; a thread that calls into the core worker
+    while it is torn down ends the process.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._closed: set[int] = set()  # id() of sessions shut down
+        self._closing = False
+
+    @contextmanager
+    def using(self, owner: object | None) -> Iterator[bool]:
+        """Enter if ``owner`` is still the live session; yields whether it is."""
+        with self._cond:
+            while self._closing:
+                self._cond.wait()
+            live = owner is not None and id(owner) not in self._closed
+            live = live and session() is owner
+            if live:
+                self._active += 1
+        try:
+            yield live
+        finally:
+            if live:
+                with self._cond:
+                    self._active -= 1
+                    self._cond.notify_all()
+
+    def close(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until no thread is inside; keep them out."""
+        current = session()
+        with self._cond:
+            self._closing = True
+            if current is not None:
+                self._closed.add(id(current))
+            self._cond.wait_for(lambda: self._active == 0, timeout)
+
+    def reopen(self) -> None:
+        with self._cond:
+            self._closing = False
+            self._cond.notify_all()
+
+
+GATE = _Gate()
+
+#: How long ``ray.shutdown`` waits for the package's threads to leave Ray.
+SHUTDOWN_WAIT = 10.0
+
+
+def _install_shutdown_gate() -> None:
+    original = ray.shutdown
+    if getattr(original, "_ray_anyio_gate", False):
+        return
+
+    @functools.wraps(original)
+    def shutdown(*args: Any, **kwargs: Any) -> Any:
+        GATE.close(SHUTDOWN_WAIT)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            GATE.reopen()
+
+    shutdown._ray_anyio_gate = True  # type: ignore[attr-defined]
+    ray.shutdown = shutdown
+    # Ray registered its own shutdown with atexit when it was imported, so this
+    # handler runs before it and keeps the package's threads out of Ray.
+    atexit.register(GATE.close, SHUTDOWN_WAIT)
+
+
+_install_shutdown_gate()
+
+
+# --- readiness: ObjectRef._on_ready (Ray 2.60+) ----------------------------------
+
+
+#: Ray's per-ref readiness hook: reports that an object exists (anywhere in the
+#: cluster) without fetching it, and returns a handle that withdraws it. Not
+#: available through Ray Client. Fallback: the polling thread (public ray.wait).
+HAS_ON_READY = callable(getattr(ray.ObjectRef, "_on_ready", None))
+
+
+def on_ready(
+    ref: Ref, callback: Callable[[BaseException | None], None]
+) -> Callable[[], None]:
+    """Register ``callback(exc)`` for when ``ref`` exists; return the withdrawal."""
+    withdraw: Callable[[], None] = ref._on_ready(callback)
+    return withdraw
+
+
+# --- locality: CoreWorker.object_exists ------------------------------------------
+
+
+#: Whether the core worker can tell, from memory, that an object is in this
+#: process's memory store or this node's object store. Fallback:
+#: ``ray.wait(timeout=0, fetch_local=True)``.
+HAS_OBJECT_EXISTS = callable(
+    getattr(getattr(ray._raylet, "CoreWorker", None), "object_exists", None)
+)
+
+
+def local_check() -> Callable[[Ref], bool] | None:
+    """A function telling whether an object is local, or None to use ray.wait."""
+    if not HAS_OBJECT_EXISTS or in_client_mode():
+        return None
+    core_worker = getattr(_worker(), "core_worker", None)
+    if core_worker is None:
+        raise not_running()
+    exists: Callable[[Ref], bool] = core_worker.object_exists
+    return exists
+
+
+# --- tasks and streaming generators ---------------------------------------------
+
+
+def task_ref(result: object) -> Ref | None:
+    """One ref that is ready once the task behind ``result`` has finished.
+
+    ``result`` is what ``.remote()`` returned: a ref, a list of refs
+    (``num_returns > 1``) or a streaming generator (whose completion ref is
+    ready once the task has returned).
+    """
+    if isinstance(result, ray.ObjectRef):
+        return result
+    if isinstance(result, ray.ObjectRefGenerator):
+        return generator_completed(result)
+    if isinstance(result, list) and result and isinstance(result[0], ray.ObjectRef):
+        return result[0]
+    return None
+
+
+def generator_completed(gen: Any) -> Ref:
+    """The ref that is ready once the generator task has returned."""
+    ref: Ref = gen.completed()
+    return ref
+
+
+def stream_next_now(gen: Any) -> Ref | None:
+    """The next item's ref if Ray has it now, else None.
+
+    Raises:
+        StopIteration: the stream has ended and every item was taken.
+    """
+    ref: Ref = gen._next_sync(timeout_s=0)
+    return None if ref.is_nil() else ref
+
+
+def stream_wait_ref(gen: Any) -> Ref:
+    """A ref that becomes ready when the stream's next item (or its end) arrives."""
+    if gen._stream_exhausted():
+        return generator_completed(gen)
+    ref: Ref = gen._get_next_ref_n(1)[0]
+    return ref

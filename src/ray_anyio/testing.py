@@ -1,0 +1,59 @@
+"""Checks for tests of code that uses ray-anyio: nothing may be left behind.
+
+Example (in a test, after the code under test has finished)::
+
+    from ray_anyio.testing import assert_nothing_left
+
+    assert_nothing_left()
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+
+from ._core._watcher import live_registrations as _live
+from ._core._watcher import wait_withdrawn, withdrawals_pending
+
+__all__ = ["assert_nothing_left", "live_registrations"]
+
+
+def live_registrations() -> int:
+    """How many registrations with Ray this process still holds.
+
+    Counts the refs registered by calls in progress (or by ``remaining`` lists
+    of :func:`ray_anyio.wait` still alive) and those queued for withdrawal.
+    Zero when nothing runs and nothing is remembered.
+    """
+    return _live()
+
+
+def assert_nothing_left(timeout: float = 10.0) -> None:
+    """Assert that ray-anyio holds no registration with Ray.
+
+    Collects garbage first (a ``remaining`` list in a reference cycle keeps
+    its registrations until then), then waits at most ``timeout`` seconds for
+    queued withdrawals to finish.
+
+    Raises:
+        AssertionError: something is still registered; the message says what.
+        ValueError: ``timeout`` is negative.
+    """
+    if timeout < 0:
+        raise ValueError(f"timeout must be non-negative, got {timeout!r}")
+    deadline = time.monotonic() + timeout
+    gc.collect()
+    while True:
+        wait_withdrawn(max(0.0, deadline - time.monotonic()))
+        held = _live()
+        if held == 0:
+            return
+        if time.monotonic() >= deadline:
+            queued = withdrawals_pending()
+            raise AssertionError(
+                f"ray_anyio still holds {held} registration(s) with Ray: "
+                f"{held - queued} by calls in progress or live `remaining` lists "
+                f"of wait(), {queued} queued for withdrawal"
+            )
+        time.sleep(0.01)
+        gc.collect()
