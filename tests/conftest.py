@@ -7,7 +7,6 @@ Every async test runs on asyncio and on trio.
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 from collections.abc import Iterator
@@ -17,7 +16,8 @@ import pytest
 import ray
 from ray.cluster_utils import Cluster
 
-from ray_anyio._core import _readiness, _watcher
+from ray_anyio._core import _readiness
+from ray_anyio.testing import assert_nothing_left
 
 from .helpers import Gates, Track, square, start, tracker_actor
 
@@ -57,15 +57,16 @@ def ray_cluster() -> Iterator[Cluster]:
 def nothing_left_registered() -> Iterator[None]:
     """After every test: no registration with Ray is left behind."""
     yield
-    gc.collect()  # a ``remaining`` list in a reference cycle holds its state
-    assert _watcher.wait_withdrawn(10)
-    assert _watcher.live_registrations() == 0
+    assert_nothing_left(timeout=10)
 
 
-@pytest.fixture(params=["on_ready", "ray_wait"])
+@pytest.fixture(params=["hook", "poller"])
 def engine_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test through Ray's readiness hook and through the public fallback."""
-    if request.param == "ray_wait":
+    """Run a test through both readiness paths: Ray's hook and the poller.
+
+    On a Ray without the hook both runs take the poller.
+    """
+    if request.param == "poller":
         monkeypatch.setattr(_readiness, "PREFER_HOOK", False)
     return str(request.param)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -12,6 +13,11 @@ import ray
 @ray.remote
 def square(x: int) -> int:
     return x * x
+
+
+@ray.remote
+def add(*xs: int) -> int:
+    return sum(xs)
 
 
 @ray.remote
@@ -328,3 +334,37 @@ def count_then_spin(tracker: Handle, key: str, n: int) -> Any:
 @ray.remote(num_returns=2)
 def pair(x: int) -> tuple[int, int]:
     return x, -x
+
+
+@ray.remote(max_retries=0, max_calls=1)
+def deaf(tracker: Handle, key: str) -> None:
+    """Ignore a polite cancel, as any task of a Ray started where SIGINT is
+    ignored does; run (interruptibly) until forced; at most 30 s.
+
+    ``max_calls=1``: the worker exits afterwards, so no later task inherits
+    the ignored SIGINT.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    token = ray.get_runtime_context().get_task_id()
+    tracker.enter.remote(key, token)  # not waited for, as in spin
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+@remote_actor(num_cpus=0, max_concurrency=2)
+class Busy:
+    """A threaded actor whose ``work`` ignores cancellation (it is only flagged)."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+
+    def work(self, seconds: float) -> str:
+        self.started.set()
+        time.sleep(seconds)
+        return "done"
+
+    def wait_started(self) -> bool:
+        return self.started.wait(30)

@@ -265,3 +265,28 @@ async def test_bad_timeout(timeout: float) -> None:
 async def test_bad_with_refs() -> None:
     with pytest.raises(TypeError, match="with_refs"):
         ray_anyio.as_completed([ray.put(1)], with_refs=1)  # type: ignore[call-overload]
+
+
+async def test_return_exceptions_yields_index_and_error() -> None:
+    refs = [ray.put(1), fail.remote("boom"), ray.put(3)]
+    async with ray_anyio.as_completed(refs, return_exceptions=True) as results:
+        pairs = dict([pair async for pair in results])
+        assert (results.completed, results.failed, results.in_flight) == (2, 1, 0)
+    assert pairs[0] == 1 and pairs[2] == 3
+    assert isinstance(pairs[1], ValueError)
+
+
+async def test_progress_counters(gate: Any) -> None:
+    refs = [ray.put(0), gate.value_after(1)]
+    async with ray_anyio.as_completed(refs) as results:
+        assert (results.total, results.submitted, results.in_flight) == (2, 2, 2)
+        assert await results.__anext__() == (0, 0)
+        assert (results.completed, results.in_flight) == (1, 1)
+        gate.open()
+        assert await results.__anext__() == (1, 1)
+        assert (results.completed, results.failed, results.in_flight) == (2, 0, 0)
+
+
+async def test_bad_return_exceptions() -> None:
+    with pytest.raises(TypeError, match="return_exceptions"):
+        ray_anyio.as_completed([ray.put(1)], return_exceptions=None)  # type: ignore[call-overload]

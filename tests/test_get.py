@@ -275,3 +275,61 @@ async def test_many_pending_refs(gate: Any) -> None:
 async def test_object_on_another_node() -> None:
     ref = sleep_then.options(resources={"remote": 1}).remote(0.1, b"x" * 200_000)
     assert await ray_anyio.get(ref) == b"x" * 200_000
+
+
+# --- inputs that are common mistakes ----------------------------------------------
+
+
+@ray.remote
+def _numbers() -> Any:
+    yield 1
+
+
+@pytest.mark.parametrize(
+    ("make", "hint"),
+    [
+        (lambda: {ray.put(1)}, "pass a list"),
+        (lambda: frozenset([ray.put(1)]), "pass a list"),
+        (lambda: (ray.put(i) for i in range(2)), r"list\(\.\.\.\)"),
+        (lambda: iter([ray.put(1)]), r"list\(\.\.\.\)"),
+        (lambda: _numbers.remote(), "ray_anyio.stream"),
+        (lambda: square, r"\.remote\(\.\.\.\)"),
+        (lambda: [ray.put(1), square], r"\.remote\(\.\.\.\)"),
+        (lambda: {"gen": (x for x in [1])}, r"list\(\.\.\.\)"),
+    ],
+    ids=[
+        "set",
+        "frozenset",
+        "generator",
+        "iterator",
+        "ObjectRefGenerator",
+        "remote function",
+        "remote function in a list",
+        "generator in a dict",
+    ],
+)
+async def test_a_common_mistake_is_a_type_error_with_a_hint(
+    make: Any, hint: str
+) -> None:
+    with pytest.raises(TypeError, match=hint):
+        await ray_anyio.get(make())
+
+
+async def test_a_list_that_contains_itself_is_a_value_error() -> None:
+    cyclic: list[Any] = [ray.put(1)]
+    cyclic.append(cyclic)
+    with pytest.raises(ValueError, match="contains itself"):
+        await ray_anyio.get(cyclic)
+
+
+async def test_a_structure_nested_too_deep_is_a_value_error() -> None:
+    deep: Any = ray.put(1)
+    for _ in range(1000):
+        deep = [deep]
+    with pytest.raises(ValueError, match="nested more than"):
+        await ray_anyio.get(deep)
+
+
+async def test_the_same_list_twice_is_not_a_cycle() -> None:
+    shared = [ray.put(1)]
+    assert await ray_anyio.get([shared, shared]) == [[1], [1]]

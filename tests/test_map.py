@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -11,8 +12,9 @@ import ray
 from ray.exceptions import TaskCancelledError
 
 import ray_anyio
+from ray_anyio._core import _watcher
 
-from .helpers import Track, fail, spin, square
+from .helpers import Track, add, deaf, fail, spin, square
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -229,3 +231,130 @@ async def test_bad_arguments() -> None:
         ray_anyio.map(square, 5)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="ordered"):
         ray_anyio.map(square, range(3), ordered=None)  # type: ignore[call-overload]
+
+
+# --- several iterables, rate limits, errors as values, progress -------------------
+
+
+async def test_several_iterables_are_zipped_to_the_shortest() -> None:
+    async def tens() -> AsyncIterator[int]:
+        for x in range(0, 100, 10):
+            yield x
+
+    async with ray_anyio.map(add, range(5), [1, 2, 3], tens()) as results:
+        assert [v async for v in results] == [0 + 1 + 0, 1 + 2 + 10, 2 + 3 + 20]
+
+
+async def test_max_per_second_spaces_the_starts() -> None:
+    n, rate = 8, 20.0
+    start = anyio.current_time()
+    async with ray_anyio.map(square, range(n), max_per_second=rate) as results:
+        assert [v async for v in results] == [x * x for x in range(n)]
+    # n starts, at most `rate` in any second: the last cannot come before this.
+    assert anyio.current_time() - start >= (n - 1) / rate
+
+
+async def test_return_exceptions_yields_errors_in_place() -> None:
+    def start(x: int) -> Any:
+        if x == 1:
+            return fail.remote("task 1")
+        if x == 3:
+            raise LookupError("no task for 3")
+        return square.remote(x)
+
+    async with ray_anyio.map(start, range(5), return_exceptions=True) as results:
+        values = [v async for v in results]
+        assert (results.completed, results.failed) == (3, 2)
+    assert values[0::2] == [0, 4, 16]
+    assert isinstance(values[1], ValueError) and "task 1" in str(values[1])
+    assert isinstance(values[3], LookupError)
+
+
+async def test_return_exceptions_still_raises_an_input_error() -> None:
+    def numbers() -> Iterator[int]:
+        yield 1
+        raise OSError("input broke")
+
+    seen = []
+    with pytest.raises(OSError, match="input broke"):
+        async with ray_anyio.map(square, numbers(), return_exceptions=True) as results:
+            async for value in results:
+                seen.append(value)
+    assert seen == [1]
+
+
+async def test_progress_counters(track: Track) -> None:
+    inputs = [(track.key, i) for i in range(4)]
+    async with ray_anyio.map(
+        track.actor.take, inputs, max_in_flight=2, ordered=False
+    ) as results:
+        assert results.total == 4
+        await ray_anyio.get(track.wait_for(running=2))
+        assert (results.submitted, results.completed, results.in_flight) == (2, 0, 2)
+        track.release()  # one of the two running calls finishes
+        assert await results.__anext__() in (0, 1)
+        assert (results.completed, results.failed) == (1, 0)
+        track.release(3)
+        assert len([v async for v in results]) == 3
+        assert (results.submitted, results.completed, results.in_flight) == (4, 4, 0)
+
+
+async def test_total_is_none_for_an_input_without_length() -> None:
+    async with ray_anyio.map(square, iter(range(3))) as results:
+        assert results.total is None
+        assert [v async for v in results] == [0, 1, 4]
+
+
+async def test_a_deadline_holds_over_tasks_deaf_to_cancel(track: Track) -> None:
+    started = anyio.current_time()
+    with anyio.move_on_after(30) as outer:
+        async with ray_anyio.map(
+            lambda _: deaf.remote(track.actor, track.key),
+            range(2),
+            cancel_timeout=1,
+        ) as results:
+            await ray_anyio.get(track.wait_for(running=2))
+            started = anyio.current_time()
+            outer.cancel()
+            await results.__anext__()
+    assert outer.cancelled_caught
+    assert anyio.current_time() - started < 1 + 1 + 1.5  # cancel_timeout + 1 s
+
+
+async def test_a_failure_of_the_machinery_reaches_the_caller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(self: Any, refs: Any, **kwargs: Any) -> None:
+        raise RuntimeError("cannot register")
+
+    monkeypatch.setattr(_watcher.Watcher, "watch", broken)
+    with anyio.fail_after(30), pytest.raises(RuntimeError, match="cannot register"):
+        async with ray_anyio.map(square, range(3)) as results:
+            async for _ in results:
+                pass
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"max_per_second": 0}, ValueError, "max_per_second"),
+        ({"max_per_second": -1.5}, ValueError, "max_per_second"),
+        ({"max_per_second": math.nan}, ValueError, "max_per_second"),
+        ({"max_per_second": math.inf}, ValueError, "max_per_second"),
+        ({"max_per_second": "10"}, TypeError, "max_per_second"),
+        ({"max_per_second": True}, TypeError, "max_per_second"),
+        ({"return_exceptions": 1}, TypeError, "return_exceptions"),
+        ({"force": "yes"}, TypeError, "force"),
+        ({"cancel_timeout": -1}, ValueError, "cancel_timeout"),
+    ],
+)
+async def test_bad_new_arguments(
+    kwargs: dict[str, Any], error: type, match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        ray_anyio.map(square, range(3), **kwargs)
+
+
+async def test_no_iterable() -> None:
+    with pytest.raises(TypeError, match="at least one iterable"):
+        ray_anyio.map(square)

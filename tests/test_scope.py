@@ -8,19 +8,22 @@ from typing import Any
 import anyio
 import pytest
 import ray
-from ray.exceptions import RayActorError, TaskCancelledError
+from ray.exceptions import RayActorError, TaskCancelledError, WorkerCrashedError
 
 import ray_anyio
 
 from .helpers import (
+    Busy,
     Track,
     Tracker,
     count_then_spin,
+    deaf,
     fail,
     new_tracker,
     pair,
     spin,
     square,
+    start,
     stubborn,
 )
 
@@ -210,3 +213,41 @@ async def test_bad_arguments() -> None:
         ray_anyio.open_scope(cancel_timeout=-1)
     with pytest.raises(ValueError, match="cancel_timeout"):
         ray_anyio.open_scope(cancel_timeout=math.nan)
+
+
+async def test_a_task_deaf_to_a_polite_cancel_is_forced_after_cancel_timeout(
+    track: Track, caplog: pytest.LogCaptureFixture
+) -> None:
+    cancel_timeout = 1.0
+    with pytest.raises(KeyError):
+        async with ray_anyio.open_scope(cancel_timeout=cancel_timeout) as scope:
+            ref = scope.remote(deaf, track.actor, track.key)
+            await ray_anyio.get(track.wait_for(running=1))
+            started = anyio.current_time()
+            raise KeyError("stop")
+    elapsed = anyio.current_time() - started
+    # Within cancel_timeout + 1 s (a generous margin for a loaded machine).
+    assert elapsed < cancel_timeout + 1 + 1.5
+    with pytest.raises((TaskCancelledError, WorkerCrashedError)):
+        ray.get(ref, timeout=30)
+    assert any("force=True" in r.getMessage() for r in caplog.records)
+    assert all(r.name == "ray_anyio" for r in caplog.records if "force" in r.message)
+
+
+async def test_an_actor_task_that_goes_on_is_left_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    actor = start(Busy)
+    try:
+        with anyio.fail_after(20), pytest.raises(KeyError):
+            async with ray_anyio.open_scope(cancel_timeout=0.5) as scope:
+                ref = scope.remote(actor.work, 5)
+                assert await ray_anyio.get(actor.wait_started.remote())
+                started = anyio.current_time()
+                raise KeyError("stop")
+        assert anyio.current_time() - started < 0.5 + 1 + 1.5
+        assert any("actor task" in r.getMessage() for r in caplog.records)
+        ready, _ = ray.wait([ref], timeout=0)
+        assert ready == []  # Ray cannot force it: it still runs
+    finally:
+        ray.kill(actor)

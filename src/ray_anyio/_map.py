@@ -320,22 +320,31 @@ class MapResults(Progress, Generic[T]):
             self._slots[n] = outcome
 
     async def _feed(self) -> None:
+        inputs = _zipped(self._iterables)
         try:
-            async for args in _zipped(self._iterables):
+            while True:
+                # Only the input's own errors are caught here: one raised by
+                # the machinery while starting a task fails the whole block.
+                try:
+                    args = await anext(inputs)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:
+                    # Raised after the results of the inputs taken before it.
+                    await self._window.acquire()
+                    number = self._take_number()
+                    self._fatal = number
+                    self._finish(number, Outcome(error=exc), ran=False)
+                    break
                 await self._window.acquire()
                 await self._running.acquire()
                 if self._limiter is not None:
                     await self._limiter.wait()
                 self._submit(args)
-        except Exception as exc:
-            # Raised after the results of the inputs taken before it.
-            await self._window.acquire()
-            number = self._take_number()
-            self._fatal = number
-            self._finish(number, Outcome(error=exc), ran=False)
         finally:
             self._fed_all = True
             self._changed.set()
+            await inputs.aclose()
 
     def _submit(self, args: tuple[Any, ...]) -> None:
         number = self._take_number()

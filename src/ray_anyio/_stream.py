@@ -131,6 +131,7 @@ class Stream:
     async def _next_ref(self) -> ray.ObjectRef[Any]:
         gen = self._gen
         while True:
+            _ray.require_ray()  # the generator's own calls would not say so
             try:
                 ref = _ray.stream_next_now(gen)
             except StopIteration:

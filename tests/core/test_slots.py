@@ -11,7 +11,7 @@ import ray
 
 import ray_anyio
 from ray_anyio._core import _watcher
-from ray_anyio._core._slots import Remaining
+from ray_anyio._core._slots import Remaining, WaitState
 
 pytestmark = pytest.mark.anyio
 
@@ -126,3 +126,42 @@ async def test_two_tasks_waiting_on_one_remaining_list(gate: Any) -> None:
         await anyio.wait_all_tasks_blocked()
         await anyio.to_thread.run_sync(gate.open)
     assert results == [([pending], []), ([pending], [])]
+
+
+class _CountingList(list):  # type: ignore[type-arg]
+    """A list that counts deletions of single items."""
+
+    deletions = 0
+
+    def __delitem__(self, key: Any) -> None:
+        type(self).deletions += 1
+        super().__delitem__(key)
+
+
+async def test_a_batch_of_slots_is_taken_in_one_pass() -> None:
+    refs = [ray.put(i) for i in range(300)]
+    state = WaitState(list(refs), fetch_local=True)
+    try:
+        state.start(range(len(refs)))
+        state.entries = _CountingList(state.entries)
+        _CountingList.deletions = 0
+        ready, remaining = state.take(100)
+    finally:
+        state.close()
+    # Deleting slot by slot moves the tail once per slot: quadratic in a drain.
+    assert _CountingList.deletions == 0
+    assert ready == refs[:100]
+    assert remaining == refs[100:]
+
+
+async def test_batches_drain_every_slot_in_input_order() -> None:
+    refs = [ray.put(i) for i in range(1000)]
+    drained: list[Any] = []
+    remaining: list[Any] = refs
+    while remaining:
+        ready, remaining = await ray_anyio.wait(
+            remaining, num_returns=min(70, len(remaining))
+        )
+        assert len(ready) == min(70, len(refs) - len(drained))
+        drained.extend(ready)
+    assert drained == refs

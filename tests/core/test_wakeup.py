@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 import threading
+from typing import Any
 
 import anyio
 import pytest
+import ray
+from ray.cluster_utils import Cluster
 
+import ray_anyio
 from ray_anyio._core._wakeup import checkpoint, current_loop, current_waker
+
+from ..helpers import remote_actor, start
 
 pytestmark = pytest.mark.anyio
 
@@ -51,3 +61,82 @@ async def test_waker_runs_a_callable_on_the_loop_from_a_thread() -> None:
     with anyio.fail_after(10):
         await done.wait()
     assert seen == [loop]
+
+
+_IMPORT_RACE = textwrap.dedent(
+    """
+    import asyncio, importlib.abc, sys, threading
+    import ray
+    import ray_anyio
+
+    assert "trio" not in sys.modules
+    ray.init(log_to_driver=False)  # joins the cluster in RAY_ADDRESS
+    ref = ray.put(1)
+    inside_import = threading.Event()
+    done = threading.Event()
+
+    class Stall(importlib.abc.MetaPathFinder):
+        # Holds the first import of a trio submodule: sys.modules["trio"]
+        # is then a partly initialised module, as while another thread
+        # imports trio.
+        def find_spec(self, name, path=None, target=None):
+            if name.startswith("trio.") and not inside_import.is_set():
+                inside_import.set()
+                done.wait(60)
+            return None
+
+    sys.meta_path.insert(0, Stall())
+    importer = threading.Thread(target=lambda: __import__("trio"))
+    importer.start()
+    inside_import.wait(60)
+
+    async def main():
+        for _ in range(20):
+            assert await ray_anyio.get(ref) == 1
+            await ray_anyio.wait([ref])
+
+    try:
+        asyncio.run(main())
+        print("OK", flush=True)
+    finally:
+        done.set()
+        importer.join(60)
+    """
+)
+
+
+def test_an_asyncio_loop_runs_while_another_thread_imports_trio(
+    ray_cluster: Cluster,
+) -> None:
+    env = {**os.environ, "RAY_ADDRESS": ray_cluster.address}
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORT_RACE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert "OK" in proc.stdout, proc.stdout + proc.stderr[-3000:]
+
+
+@remote_actor(num_cpus=0, max_concurrency=4)
+class _Threaded:
+    """A threaded actor: each call runs a fresh event loop in its own thread."""
+
+    def run(self, backend: str, refs: list[Any]) -> list[Any]:
+        import ray_anyio
+
+        values: list[Any] = ray_anyio.run_until_complete(
+            ray_anyio.get(refs), backend=backend
+        )
+        return values
+
+
+async def test_a_threaded_actor_runs_loops_of_both_backends_at_once() -> None:
+    actor = start(_Threaded)
+    try:
+        refs = [ray.put(i) for i in range(3)]
+        calls = [actor.run.remote(b, refs) for b in ["trio", "asyncio"] * 4]
+        assert await ray_anyio.get(calls) == [[0, 1, 2]] * 8
+    finally:
+        ray.kill(actor)
