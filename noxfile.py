@@ -20,7 +20,7 @@ Sessions (``nox -l`` lists them):
     Sphinx with warnings as errors, then every example of the docs and of the
     README run on both backends (``tests/test_docs_examples.py``).
 ``bench``
-    ``python -m ray_anyio bench --quick``.
+    ``python benchmarks/run.py --quick`` (arguments after ``--`` are passed on).
 
 Finding interpreters. Nox's own discovery cannot see pyenv versions that are
 installed but not activated (their shims answer "command not found"), and with
@@ -269,6 +269,6 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The quick benchmark: ``python -m ray_anyio bench --quick``."""
+    """The quick benchmark: ``python benchmarks/run.py --quick``."""
     session.install(".[trio,plot]")
-    session.run("python", "-m", "ray_anyio", "bench", "--quick")
+    session.run("python", "benchmarks/run.py", "--quick", *session.posargs)

@@ -17,9 +17,10 @@ import ray
 from ray.cluster_utils import Cluster
 
 from ray_anyio._core import _readiness
-from ray_anyio.testing import assert_nothing_left
 
 from .helpers import Gates, Track, square, start, tracker_actor
+
+pytest_plugins = ["pytester"]
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
@@ -31,9 +32,18 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+#: ``RAY_ANYIO_TEST_UVLOOP=1`` (``nox -s tests_uvloop``) runs the asyncio half
+#: of the suite on uvloop.
+_ASYNCIO: Any = (
+    pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop")
+    if os.environ.get("RAY_ANYIO_TEST_UVLOOP") == "1"
+    else "asyncio"
+)
+
+
+@pytest.fixture(params=[_ASYNCIO, "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> Any:
+    return request.param
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -53,11 +63,10 @@ def ray_cluster() -> Iterator[Cluster]:
     cluster.shutdown()
 
 
-@pytest.fixture(autouse=True)
-def nothing_left_registered() -> Iterator[None]:
-    """After every test: no registration with Ray is left behind."""
-    yield
-    assert_nothing_left(timeout=10)
+@pytest.fixture(scope="session", autouse=True)
+def ray_in_every_test(ray_cluster: Cluster, ray_session: Any) -> Any:
+    """The plugin's ``ray_session``, which takes the cluster's Ray as it is."""
+    return ray_session
 
 
 @pytest.fixture(params=["hook", "poller"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
@@ -217,8 +217,9 @@ class Tracker:
         }
 
 
-Handle = ray.actor.ActorHandle[Any]
-Ref = ray.ObjectRef[Any]
+if TYPE_CHECKING:  # Ray before 2.54 cannot subscript these at run time
+    Handle = ray.actor.ActorHandle[Any]
+    Ref = ray.ObjectRef[Any]
 
 _trackers: list[Handle] = []
 

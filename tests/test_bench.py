@@ -1,4 +1,4 @@
-"""Smoke test of ``python -m ray_anyio bench --quick``: it runs and prints its table."""
+"""Smoke test of ``python benchmarks/run.py --quick``: it runs and prints its table."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def test_bench_quick_prints_table(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
@@ -15,9 +17,7 @@ def test_bench_quick_prints_table(tmp_path: Path) -> None:
     proc = subprocess.run(
         [
             sys.executable,
-            "-m",
-            "ray_anyio",
-            "bench",
+            "benchmarks/run.py",
             "--quick",
             "--only",
             "B1,B3",
@@ -27,6 +27,7 @@ def test_bench_quick_prints_table(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=240,
+        cwd=ROOT,
         env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

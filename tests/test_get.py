@@ -95,8 +95,8 @@ async def test_ref_future_from_ray() -> None:
     assert await ray_anyio.get(square.remote(4).future()) == 16
 
 
-async def test_asyncio_future(anyio_backend: str) -> None:
-    if anyio_backend != "asyncio":
+async def test_asyncio_future(anyio_backend_name: str) -> None:
+    if anyio_backend_name != "asyncio":
         fut: Any = asyncio.Future
         with pytest.raises(TypeError, match="asyncio event loop"):
             await ray_anyio.get(_detached_asyncio_future())

@@ -11,7 +11,13 @@ whatever is still running.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+)
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import anyio
@@ -187,7 +193,7 @@ def _length(iterables: tuple[Any, ...]) -> int | None:
     return min(lengths) if len(lengths) == len(iterables) else None
 
 
-async def _zipped(iterables: tuple[Any, ...]) -> AsyncIterator[tuple[Any, ...]]:
+async def _zipped(iterables: tuple[Any, ...]) -> AsyncGenerator[tuple[Any, ...], None]:
     """The inputs as argument tuples, from plain and async iterables alike."""
     if all(isinstance(i, Iterable) for i in iterables):
         for args in zip(*iterables, strict=False):  # the shortest ends it

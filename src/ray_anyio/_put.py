@@ -48,12 +48,18 @@ async def put(value: T) -> ray.ObjectRef[T]:
         await checkpoint()
         return _ray.put(value)
     session = _ray.session()
+    held = [value]  # the value may hold refs: the lane drops it inside the gate
+    del value
 
     def job() -> ray.ObjectRef[T]:
         with _ray.GATE.using(session) as live:
-            if not live:
-                raise _ray.not_running()
-            return _ray.put(value)
+            try:
+                if not live:
+                    raise _ray.not_running()
+                ref: ray.ObjectRef[T] = _ray.put(held[0])
+                return ref
+            finally:
+                held.clear()
 
     return await _threads.run(_threads.FETCH, job, _nothing)
 

@@ -57,7 +57,13 @@ def stream(gen: Any, *, values: bool = False) -> Stream:
     """
     if not isinstance(gen, ray.ObjectRefGenerator):
         hint = ""
-        if isinstance(gen, ray.ObjectRef):
+        if isinstance(gen, ray.ObjectRef) and _ray.in_client_mode():
+            hint = (
+                "; through Ray Client a generator task's .remote() returns a "
+                "plain ref: Ray Client cannot stream generators (use "
+                "num_returns='dynamic' and get(), or connect as a driver)"
+            )
+        elif isinstance(gen, ray.ObjectRef):
             hint = (
                 "; an ObjectRef is not a stream (a num_returns='dynamic' task "
                 "returns one: use get() on it)"

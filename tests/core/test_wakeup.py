@@ -65,7 +65,7 @@ async def test_waker_runs_a_callable_on_the_loop_from_a_thread() -> None:
 
 _IMPORT_RACE = textwrap.dedent(
     """
-    import asyncio, importlib.abc, sys, threading
+    import asyncio, importlib.abc, importlib.machinery, sys, threading
     import ray
     import ray_anyio
 
@@ -76,14 +76,23 @@ _IMPORT_RACE = textwrap.dedent(
     done = threading.Event()
 
     class Stall(importlib.abc.MetaPathFinder):
-        # Holds the first import of a trio submodule: sys.modules["trio"]
+        # Holds the execution of the first trio submodule: sys.modules["trio"]
         # is then a partly initialised module, as while another thread
-        # imports trio.
+        # imports trio. (Finders run under the global import lock: the wait
+        # is in the loader, which does not hold it.)
         def find_spec(self, name, path=None, target=None):
-            if name.startswith("trio.") and not inside_import.is_set():
+            if not name.startswith("trio.") or inside_import.is_set():
+                return None
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+            real = spec.loader.exec_module
+
+            def exec_module(module):
                 inside_import.set()
                 done.wait(60)
-            return None
+                real(module)
+
+            spec.loader.exec_module = exec_module
+            return spec
 
     sys.meta_path.insert(0, Stall())
     importer = threading.Thread(target=lambda: __import__("trio"))

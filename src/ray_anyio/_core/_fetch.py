@@ -70,16 +70,21 @@ class _Chunks:
         # Stopped early, the results are partial; only a cancelled call, which
         # never reads them, stops a job.
         results: list[Any] = []
-        refs = self.refs
-        for start in range(0, len(refs), THREAD_CHUNK):
-            if self.stop:
-                break
-            # The gate is entered per chunk, so that ray.shutdown() waits for
-            # one chunk at most.
-            with _ray.GATE.using(self.session) as live:
-                if not live:
-                    raise _ray.not_running()
-                results.append(self.fn(list(refs[start : start + THREAD_CHUNK])))
+        try:
+            for start in range(0, len(self.refs), THREAD_CHUNK):
+                if self.stop:
+                    break
+                # The gate is entered per chunk, so that ray.shutdown() waits
+                # for one chunk at most.
+                with _ray.GATE.using(self.session) as live:
+                    if not live:
+                        raise _ray.not_running()
+                    chunk = list(self.refs[start : start + THREAD_CHUNK])
+                    results.append(self.fn(chunk))
+                    del chunk
+        finally:
+            with _ray.GATE.using(self.session):
+                self.refs = ()  # refs are only ever freed inside the gate
         return results
 
     def halt(self) -> None:
@@ -135,8 +140,10 @@ async def fetch(refs: Sequence[Ref]) -> list[Any]:
         positions.fill(values, batch, await get_values(batch))
 
     try:
+        # The map itself, not a list of its refs: nothing the size of the call
+        # is left to free on the loop thread when it is cancelled.
         await watch_all(
-            positions.refs(),
+            positions,
             fetch_local=True,
             grouped=True,
             coalesce=True,

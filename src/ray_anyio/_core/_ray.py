@@ -111,23 +111,24 @@ class _Gate:
     Ray has no shutdown hook. ``ray.shutdown`` is wrapped (see
     :func:`_install_shutdown_gate`) so that it first closes the gate, waiting
     for the calls inside it to return; a thread that calls into the core worker
-    while it is torn down ends the process.
+    while it is torn down (freeing a ref is such a call) ends the process.
+    While the gate is closed, other threads wait at its door; the thread that
+    closed it goes through, with ``live`` false, since it cannot race itself.
     """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._active = 0
-        self._closed: set[int] = set()  # id() of sessions shut down
-        self._closing = False
+        self._closer: threading.Thread | None = None
 
     @contextmanager
     def using(self, owner: object | None) -> Iterator[bool]:
         """Enter if ``owner`` is still the live session; yields whether it is."""
+        me = threading.current_thread()
         with self._cond:
-            while self._closing:
+            while self._closer is not None and self._closer is not me:
                 self._cond.wait()
-            live = owner is not None and id(owner) not in self._closed
-            live = live and session() is owner
+            live = self._closer is None and owner is not None and session() is owner
             if live:
                 self._active += 1
         try:
@@ -140,16 +141,13 @@ class _Gate:
 
     def close(self, timeout: float) -> None:
         """Wait (at most ``timeout`` s) until no thread is inside; keep them out."""
-        current = session()
         with self._cond:
-            self._closing = True
-            if current is not None:
-                self._closed.add(id(current))
+            self._closer = threading.current_thread()
             self._cond.wait_for(lambda: self._active == 0, timeout)
 
     def reopen(self) -> None:
         with self._cond:
-            self._closing = False
+            self._closer = None
             self._cond.notify_all()
 
 
@@ -175,8 +173,9 @@ def _install_shutdown_gate() -> None:
     shutdown._ray_anyio_gate = True  # type: ignore[attr-defined]
     ray.shutdown = shutdown
     # Ray registered its own shutdown with atexit when it was imported, so this
-    # handler runs before it and keeps the package's threads out of Ray.
-    atexit.register(GATE.close, SHUTDOWN_WAIT)
+    # handler runs before it and keeps the package's threads (daemons) out of
+    # Ray from then on; the main thread goes through.
+    atexit.register(GATE.close, SHUTDOWN_WAIT)  # closed for good
 
 
 _install_shutdown_gate()
@@ -246,19 +245,39 @@ def generator_completed(gen: Any) -> Ref:
     return ref
 
 
+#: ``ObjectRefGenerator._get_next_ref_n`` replaced ``_get_next_ref`` in Ray
+#: 2.58, and ``_stream_exhausted`` came with it; before, the core worker tells
+#: whether a stream has ended.
+HAS_NEXT_REF_N = hasattr(ray.ObjectRefGenerator, "_get_next_ref_n")
+
+
+def _stream_ended(gen: Any) -> bool:
+    if HAS_NEXT_REF_N:
+        return bool(gen._stream_exhausted())
+    return bool(_worker().core_worker.is_object_ref_stream_finished(gen._generator_ref))
+
+
 def stream_next_now(gen: Any) -> Ref | None:
     """The next item's ref if Ray has it now, else None.
 
     Raises:
         StopIteration: the stream has ended and every item was taken.
     """
+    if (
+        _stream_ended(gen)
+        and wait([generator_completed(gen)], timeout=0, fetch_local=False)[1]
+    ):
+        # At the end, Ray's _next_sync gets the task's own result to report a
+        # failure of the task; before Ray 2.58 it waits for it without a
+        # timeout, so it is only called once the task has returned.
+        return None
     ref: Ref = gen._next_sync(timeout_s=0)
     return None if ref.is_nil() else ref
 
 
 def stream_wait_ref(gen: Any) -> Ref:
     """A ref that becomes ready when the stream's next item (or its end) arrives."""
-    if gen._stream_exhausted():
+    if _stream_ended(gen):
         return generator_completed(gen)
-    ref: Ref = gen._get_next_ref_n(1)[0]
+    ref: Ref = gen._get_next_ref_n(1)[0] if HAS_NEXT_REF_N else gen._get_next_ref()
     return ref

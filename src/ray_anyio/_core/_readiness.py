@@ -119,28 +119,38 @@ class Poller:
             return len(self._entries)
 
     def _run(self) -> None:
-        while True:
+        while self._round():
+            pass
+
+    def _round(self) -> bool:
+        """One ``ray.wait`` over everything registered; False once nothing is.
+
+        The whole round runs inside the gate, the freeing of its lists of refs
+        included: a ref freed on this thread while ``ray.shutdown`` runs would
+        end the process.
+        """
+        session = _ray.session()
+        with _ray.GATE.using(session) as live:
             with self._cond:
                 if not self._entries:
                     self._running = False
-                    return
+                    return False
                 groups: dict[bool, list[Ref]] = {True: [], False: []}
                 for ref, fetch_local in self._entries:
                     groups[fetch_local].append(ref)
-            session = _ray.session()
             try:
-                with _ray.GATE.using(session) as live:
-                    if not live:
-                        raise _ray.not_running()
-                    ready = self._wait_some(groups)
+                if not live:
+                    raise _ray.not_running()
+                self._report(self._wait_some(groups), None)
             except Exception as exc:  # Ray shut down or failed: tell everyone
                 error = exc
                 if not isinstance(exc, RaySystemError):
                     error = RaySystemError(f"ray.wait failed while waiting: {exc!r}")
                     error.__cause__ = exc
                 self._report(None, error)
-                continue
-            self._report(ready, None)
+                del error, exc
+            del groups
+        return True
 
     @staticmethod
     def _wait_some(groups: dict[bool, list[Ref]]) -> list[tuple[Ref, bool]]:

@@ -20,7 +20,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 
@@ -97,6 +97,11 @@ class Lane:
 async def run(lane: Lane, fn: Callable[[], R], stop: Callable[[], None]) -> R:
     """Run ``fn`` on ``lane`` and return its result, without blocking the loop.
 
+    The result (or error) comes back in a box that the loop empties, so the
+    lane's thread never holds the last reference to it: freeing Ray objects
+    on a thread while ``ray.shutdown`` runs ends the process. A job that holds
+    Ray objects itself drops them inside ``_ray.GATE`` before it returns.
+
     Cancellation: a job that has not started is taken off the queue and the
     call returns at once; a running one is asked to ``stop()`` and the call
     waits, shielded, until it has returned, so nothing it does outlives the
@@ -105,9 +110,17 @@ async def run(lane: Lane, fn: Callable[[], R], stop: Callable[[], None]) -> R:
     Raises:
         Exception: what ``fn`` raised.
     """
+    box: list[tuple[bool, Any]] = []
+
+    def job() -> None:
+        try:
+            box.append((True, fn()))
+        except BaseException as exc:
+            box.append((False, exc))
+
     done = anyio.Event()
     wake = current_waker()
-    future = lane.submit(fn)
+    future = lane.submit(job)
     future.add_done_callback(lambda _: wake(done.set))
     try:
         await done.wait()
@@ -116,8 +129,13 @@ async def run(lane: Lane, fn: Callable[[], R], stop: Callable[[], None]) -> R:
             stop()
             with anyio.CancelScope(shield=True):
                 await done.wait()
+        box.clear()
         raise
-    return future.result()
+    ok, value = box.pop()
+    if not ok:
+        raise value
+    result: R = value
+    return result
 
 
 #: Fetches (``ray.get`` of large batches) and puts of large values. Ray

@@ -1,4 +1,13 @@
-"""Argument parsing and the run loop of ``python -m ray_anyio bench``."""
+"""Benchmarks B1-B7 (and B4D) of ray-anyio against ray.get and Ray's native asyncio.
+
+    python benchmarks/run.py                     # every scenario, full sizes
+    python benchmarks/run.py --quick             # small sizes, what nox -s bench runs
+    python benchmarks/run.py --only B1,B3 --json results.json --plot bench.png
+
+Run from a checkout with ``pip install -e .[trio,plot]``. Every scenario runs
+ray-anyio on each installed backend and its baselines in one process, the
+contenders taking turns run by run; every figure is a median.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +19,35 @@ from pathlib import Path
 
 import ray
 
-from ._report import format_table, machine, trio_vs_asyncio, write_json, write_plot
-from ._scenarios import SCENARIOS, Context
-from ._timing import Row
+# Run as a script, Python puts this folder on sys.path; the checkout's root
+# is put there instead so that this folder imports as the package
+# ``benchmarks`` (whose modules import each other relatively).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.report import (
+    format_table,
+    machine,
+    trio_vs_asyncio,
+    write_json,
+    write_plot,
+)
+from benchmarks.scenarios import SCENARIOS
+from benchmarks.timing import Context, Row
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/run.py", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
     parser.add_argument("--only", default="", help="comma-separated ids, e.g. B1,B3")
     parser.add_argument("--json", type=Path, help="write the rows as JSON to this file")
     parser.add_argument("--plot", type=Path, help="draw the results into this PNG")
+    return parser.parse_args(argv)
 
 
-def main(args: argparse.Namespace) -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     wanted = [s.strip().upper() for s in args.only.split(",") if s.strip()] or list(
         SCENARIOS
     )
@@ -57,3 +82,7 @@ def main(args: argparse.Namespace) -> int:
     if args.plot:
         write_plot(rows, args.plot)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

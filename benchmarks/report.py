@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ._timing import Row
+from .timing import Row
 
 
 def machine() -> dict[str, Any]:
@@ -132,7 +132,8 @@ def write_plot(rows: list[Row], path: Path) -> None:
         ax.bar(range(len(values)), values, color=colors)
         positive = [v for v in values if v > 0]
         if positive and max(positive) > 100 * min(positive):
-            ax.set_yscale("log")  # e.g. B7: 0.3 ms next to 300 ms
+            # e.g. B7: one cancelled get next to thousands of cancelled tasks.
+            ax.set_yscale("log")
         ax.set_xticks(range(len(values)), labels, rotation=60, ha="right", fontsize=7)
         unit = (
             "x ray.get" if all(r.ratio_to == "ray.get" for r in mine) else mine[0].unit

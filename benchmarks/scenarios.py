@@ -1,0 +1,22 @@
+"""The scenarios by id, in the order they run and are reported."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .scenarios_batches import b4d_drain_batches
+from .scenarios_cancel import b6_memory, b7_cancel
+from .scenarios_get import b1_get_finished, b2_get_running, b3_sequential, b5_stall
+from .scenarios_wait import b4_drain
+from .timing import Context, Row
+
+SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
+    "B1": b1_get_finished,
+    "B2": b2_get_running,
+    "B3": b3_sequential,
+    "B4": b4_drain,
+    "B4D": b4d_drain_batches,
+    "B5": b5_stall,
+    "B6": b6_memory,
+    "B7": b7_cancel,
+}
