@@ -369,3 +369,53 @@ class Busy:
 
     def wait_started(self) -> bool:
         return self.started.wait(30)
+
+
+@remote_actor(num_cpus=0, max_concurrency=100)
+class PoolWorker:
+    """An async actor for pool tests: records its calls and its peak concurrency.
+
+    With ``hold`` set, calls wait until it is cleared.
+    """
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.peak = 0
+        self.calls: list[Any] = []
+        self.changed = asyncio.Condition()
+        self.released = asyncio.Event()
+        self.released.set()
+
+    async def _note(self, delta: int) -> None:
+        self.running += delta
+        self.peak = max(self.peak, self.running)
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def double(self, x: int, delay: float = 0.0) -> int:
+        self.calls.append(x)
+        await self._note(+1)
+        try:
+            await self.released.wait()
+            if delay:
+                await asyncio.sleep(delay)
+        finally:
+            await self._note(-1)
+        return 2 * x
+
+    async def fail(self, x: int) -> None:
+        self.calls.append(x)
+        raise ValueError(f"bad {x}")
+
+    async def hold(self, on: bool) -> None:
+        if on:
+            self.released.clear()
+        else:
+            self.released.set()
+
+    async def wait_running(self, n: int) -> None:
+        async with self.changed:
+            await self.changed.wait_for(lambda: self.running >= n)
+
+    async def stats(self) -> dict[str, Any]:
+        return {"peak": self.peak, "calls": list(self.calls), "running": self.running}

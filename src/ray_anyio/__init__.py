@@ -3,6 +3,7 @@
 from ._as_completed import AsCompleted, as_completed
 from ._get import get
 from ._map import MapResults, map
+from ._pool import ActorPool
 from ._put import put
 from ._run import run_until_complete
 from ._scope import TaskScope, open_scope
@@ -10,6 +11,7 @@ from ._stream import Stream, stream
 from ._wait import wait
 
 __all__ = [
+    "ActorPool",
     "AsCompleted",
     "MapResults",
     "Stream",

@@ -92,3 +92,14 @@ def _cancel(ref: Ref, *, force: bool) -> bool:
         _ray.cancel(ref, force=False)
         return False
     return True
+
+
+def cancel_now(refs: Sequence[Ref]) -> None:
+    """Cancel (politely) the tasks of ``refs`` without waiting; Ray may be gone."""
+    if not _ray.ray_is_running():
+        return
+    for ref in refs:
+        try:
+            _ray.cancel(ref, force=False)
+        except Exception as exc:  # the task raced to its end, or Ray went
+            logger.debug("ray.cancel failed: %r", exc)
