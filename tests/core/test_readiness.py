@@ -32,7 +32,8 @@ def test_split_local_keeps_out_what_is_on_another_node_only(
     failed = fail.remote("no")  # an error is a value too
     # The task's small first return says it has finished, without asking Ray
     # about the large one (older Rays pull an object that ray.wait looks at).
-    done, far = _marker_and_far.remote()
+    two: Any = _marker_and_far.remote()  # num_returns=2: two refs
+    done, far = two
     ray.get(done)
     ray.wait([returned, failed], num_returns=2)
     refs: list[Any] = [put_here, returned, failed, far]
