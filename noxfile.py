@@ -10,6 +10,10 @@ Sessions (``nox -l`` lists them):
     The suite with the oldest ``ray``, ``anyio`` and ``trio`` that
     ``pyproject.toml`` claims (read from it, pinned with ``==``), on the oldest
     Python found.
+``tests_ray(2.48)``, ``tests_ray(2.54)``, ``tests_ray(newest)``
+    The suite on Ray 2.48, 2.54 and the newest release, on Python 3.11.
+``tests_uvloop``
+    The suite with its asyncio half on uvloop.
 ``lint``
     ``ruff check`` and ``ruff format --check``.
 ``typecheck``
@@ -235,6 +239,28 @@ def tests_min(session: nox.Session) -> None:
     pins = _lower_bounds()
     session.install(".[test]", *pins)
     session.run("python", "-c", _PRINT_PINNED)
+    _pytest(session, "-q")
+
+
+#: The Rays ``tests_ray`` runs the suite on: the oldest supported, one from the
+#: middle of the range, and the newest release (no pin).
+RAYS = {"2.48": "ray[client]==2.48.0", "2.54": "ray[client]==2.54.1", "newest": ""}
+
+
+@nox.session(python="3.11")
+@nox.parametrize("ray", list(RAYS), ids=list(RAYS))
+def tests_ray(session: nox.Session, ray: str) -> None:
+    """Run the whole suite on one Ray release (Python 3.11)."""
+    session.install(".[test]", *filter(None, [RAYS[ray]]))
+    session.run("python", "-c", _PRINT_PINNED)
+    _pytest(session, "-q")
+
+
+@nox.session(python="3.11")
+def tests_uvloop(session: nox.Session) -> None:
+    """Run the whole suite with the asyncio half on uvloop."""
+    session.install(".[test]", "uvloop")
+    session.env["RAY_ANYIO_TEST_UVLOOP"] = "1"
     _pytest(session, "-q")
 
 

@@ -333,3 +333,31 @@ async def test_a_structure_nested_too_deep_is_a_value_error() -> None:
 async def test_the_same_list_twice_is_not_a_cycle() -> None:
     shared = [ray.put(1)]
     assert await ray_anyio.get([shared, shared]) == [[1], [1]]
+
+
+async def test_return_exceptions_puts_each_failure_in_its_place(gate: Any) -> None:
+    async def broken() -> None:
+        raise KeyError("awaitable")
+
+    refs = [square.remote(2), fail.remote("task"), gate.value_after(5)]
+    gate.open()
+    values = await ray_anyio.get(refs, return_exceptions=True)
+    assert values[0] == 4 and values[2] == 5
+    assert isinstance(values[1], ValueError)
+    mixed = await ray_anyio.get(
+        {"ok": square.remote(3), "bad": broken()}, return_exceptions=True
+    )
+    assert mixed["ok"] == 9 and isinstance(mixed["bad"], KeyError)
+    assert isinstance(
+        await ray_anyio.get(fail.remote("one"), return_exceptions=True), ValueError
+    )
+
+
+async def test_return_exceptions_still_raises_a_timeout(gate: Any) -> None:
+    with pytest.raises(TimeoutError):
+        await ray_anyio.get([gate.value_after(1)], timeout=0.1, return_exceptions=True)
+
+
+async def test_bad_return_exceptions() -> None:
+    with pytest.raises(TypeError, match="return_exceptions"):
+        await ray_anyio.get(ray.put(1), return_exceptions="yes")  # type: ignore[call-overload]

@@ -184,7 +184,7 @@ async def test_tuple_items() -> None:
 
 async def test_single_ref_gets_a_hint() -> None:
     with pytest.raises(TypeError, match=r"wrap it: wait\(\[ref\]\)"):
-        await ray_anyio.wait(ray.put(1))  # type: ignore[arg-type]
+        await ray_anyio.wait(ray.put(1))  # type: ignore[call-overload]
 
 
 @pytest.mark.parametrize("items", [{1, 2}, "abc", None, iter([])])
@@ -208,7 +208,7 @@ async def test_num_returns_out_of_range(num_returns: int) -> None:
 
 async def test_num_returns_wrong_type() -> None:
     with pytest.raises(TypeError, match="num_returns"):
-        await ray_anyio.wait([ray.put(1)], num_returns=1.0)  # type: ignore[arg-type]
+        await ray_anyio.wait([ray.put(1)], num_returns=1.0)  # type: ignore[call-overload]
 
 
 @pytest.mark.parametrize("timeout", [-0.1, math.nan])
@@ -219,4 +219,4 @@ async def test_bad_timeout(timeout: float) -> None:
 
 async def test_bad_fetch_local() -> None:
     with pytest.raises(TypeError, match="fetch_local"):
-        await ray_anyio.wait([ray.put(1)], fetch_local="yes")  # type: ignore[arg-type]
+        await ray_anyio.wait([ray.put(1)], fetch_local="yes")  # type: ignore[call-overload]

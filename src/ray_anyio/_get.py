@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 import anyio
 import ray
 from ray.exceptions import GetTimeoutError
 
-from ._core._fetch import fetch, fetch_one
+from ._core._fetch import as_value, fetch, fetch_one, fetch_outcomes
 from ._core._first_error import FirstErrorGroup
 from ._core._inputs import (
     AWAITABLE,
     REF,
+    check_bool,
     check_timeout,
     flatten,
     is_awaitable,
@@ -25,16 +26,39 @@ T = TypeVar("T")
 
 
 @overload
-async def get(obj: ray.ObjectRef[T], *, timeout: float | None = None) -> T: ...
+async def get(
+    obj: ray.ObjectRef[T],
+    *,
+    timeout: float | None = None,
+    return_exceptions: Literal[False] = False,
+) -> T: ...
 @overload
 async def get(
-    obj: list[ray.ObjectRef[T]], *, timeout: float | None = None
+    obj: ray.ObjectRef[T], *, timeout: float | None = None, return_exceptions: bool
+) -> T | Exception: ...
+@overload
+async def get(
+    obj: list[ray.ObjectRef[T]],
+    *,
+    timeout: float | None = None,
+    return_exceptions: Literal[False] = False,
 ) -> list[T]: ...
 @overload
-async def get(obj: Any, *, timeout: float | None = None) -> Any: ...
+async def get(
+    obj: list[ray.ObjectRef[T]],
+    *,
+    timeout: float | None = None,
+    return_exceptions: bool,
+) -> list[T | Exception]: ...
+@overload
+async def get(
+    obj: Any, *, timeout: float | None = None, return_exceptions: bool = False
+) -> Any: ...
 
 
-async def get(obj: Any, *, timeout: float | None = None) -> Any:
+async def get(
+    obj: Any, *, timeout: float | None = None, return_exceptions: bool = False
+) -> Any:
     """Return the value behind ``obj``, like ``ray.get``, without blocking the loop.
 
     ``obj`` may be:
@@ -63,6 +87,10 @@ async def get(obj: Any, *, timeout: float | None = None) -> Any:
     Args:
         obj: what to resolve.
         timeout: seconds to wait at most; ``None`` waits for ever.
+        return_exceptions: put each failure (a task's error, an awaitable's
+            exception) in its place instead of raising it, as
+            ``asyncio.gather`` does; the others are still resolved. A timeout,
+            a cancellation and Ray not running are still raised.
 
     Raises:
         ray.exceptions.GetTimeoutError: (a ``TimeoutError``) when ``timeout``
@@ -86,25 +114,24 @@ async def get(obj: Any, *, timeout: float | None = None) -> Any:
         a, b = await ray_anyio.get([f.remote(1), some_coroutine()])
     """
     seconds = check_timeout(timeout)
+    check_bool(return_exceptions, "return_exceptions")
     await checkpoint()
-    if isinstance(obj, ray.ObjectRef) and seconds is None:
+    if isinstance(obj, ray.ObjectRef) and seconds is None and not return_exceptions:
         return await fetch_one(obj)
     if seconds is None:
-        return await _resolve(obj)
+        return await _resolve(obj, return_exceptions)
     with anyio.move_on_after(seconds) as scope:
-        return await _resolve(obj)
+        return await _resolve(obj, return_exceptions)
     if scope.cancelled_caught:
         raise GetTimeoutError(f"ray_anyio.get timed out after {seconds} s")
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _resolve(obj: Any) -> Any:
-    if isinstance(obj, ray.ObjectRef):
-        return await fetch_one(obj)
+async def _resolve(obj: Any, errors: bool) -> Any:
+    if isinstance(obj, ray.ObjectRef) or is_awaitable(obj):
+        return await _resolve_one(obj, errors)
     if type(obj) is list and _all_refs(obj):
-        return await fetch(obj)
-    if is_awaitable(obj):
-        return await _resolve_awaitable(obj)
+        return await _fetch_all(obj, errors)
     leaves, kinds = flatten(obj)
     if not leaves:
         return obj
@@ -113,12 +140,12 @@ async def _resolve(obj: Any) -> Any:
     awaitable_positions = [i for i, kind in enumerate(kinds) if kind == AWAITABLE]
 
     async def fetch_refs() -> None:
-        fetched = await fetch([leaves[i] for i in ref_positions])
+        fetched = await _fetch_all([leaves[i] for i in ref_positions], errors)
         for i, value in zip(ref_positions, fetched, strict=True):
             values[i] = value
 
     async def resolve_one(i: int) -> None:
-        values[i] = await _resolve_awaitable(leaves[i])
+        values[i] = await _resolve_one(leaves[i], errors)
 
     if not awaitable_positions:
         await fetch_refs()
@@ -131,11 +158,23 @@ async def _resolve(obj: Any) -> Any:
     return rebuild(obj, iter(values))
 
 
-async def _resolve_awaitable(obj: Any) -> Any:
-    result = await resolve_chain(obj)
-    if isinstance(result, ray.ObjectRef):
-        return await fetch_one(result)
-    return result
+async def _fetch_all(refs: list[Any], errors: bool) -> list[Any]:
+    if not errors:
+        return await fetch(refs)
+    return [o.value if o.error is None else o.error for o in await fetch_outcomes(refs)]
+
+
+async def _resolve_one(obj: Any, errors: bool) -> Any:
+    """A ref, or an awaitable followed along its chain."""
+    try:
+        result = await resolve_chain(obj)
+        if isinstance(result, ray.ObjectRef):
+            return await fetch_one(result)
+        return result
+    except Exception as exc:
+        if not errors:
+            raise
+        return as_value(exc)
 
 
 def _all_refs(items: list[Any]) -> bool:

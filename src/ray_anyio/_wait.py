@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import anyio
 import ray
@@ -19,6 +19,26 @@ from ._core._inputs import (
 )
 from ._core._slots import Remaining, WaitState
 from ._core._wakeup import checkpoint
+
+T = TypeVar("T")
+
+
+@overload
+async def wait(
+    items: Sequence[ray.ObjectRef[T]],
+    *,
+    num_returns: int = 1,
+    timeout: float | None = None,
+    fetch_local: bool = True,
+) -> tuple[list[ray.ObjectRef[T]], list[ray.ObjectRef[T]]]: ...
+@overload
+async def wait(
+    items: Sequence[Any],
+    *,
+    num_returns: int = 1,
+    timeout: float | None = None,
+    fetch_local: bool = True,
+) -> tuple[list[Any], list[Any]]: ...
 
 
 async def wait(

@@ -85,7 +85,8 @@ def start_client_server(
     )
 
     def stop() -> None:
-        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        # A test's head keeps nothing worth a graceful stop.
+        for sig, grace in ((signal.SIGKILL, 10.0),):
             deadline = time.monotonic() + grace
             while pids := _processes_of(head.pid, f"--temp-dir={tmp}") | _processes_of(
                 head.pid, os.path.join(tmp, "session_")

@@ -64,14 +64,17 @@ def test_state_is_not_reused_on_another_loop(gate: Any) -> None:
     pending = gate.value_after(1)
 
     async def first() -> list[Any]:
-        _, remaining = await ray_anyio.wait([ray.put(0), pending], timeout=0)
-        return remaining
+        done: tuple[list[Any], list[Any]] = await ray_anyio.wait(
+            [ray.put(0), pending], timeout=0
+        )
+        return done[1]
 
     remaining = anyio.run(first, backend="asyncio")
     gate.open()
 
     async def second() -> tuple[list[Any], list[Any]]:
-        return await ray_anyio.wait(remaining, timeout=10)
+        done: tuple[list[Any], list[Any]] = await ray_anyio.wait(remaining, timeout=10)
+        return done
 
     ready, rest = anyio.run(second, backend="trio")
     assert (ready, rest) == ([pending], [])

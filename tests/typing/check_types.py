@@ -33,10 +33,48 @@ async def check_put() -> None:
     assert_type(await ray_anyio.put(3), ray.ObjectRef[int])
 
 
+async def check_get_errors(
+    ref: ray.ObjectRef[int], refs: list[ray.ObjectRef[int]]
+) -> None:
+    assert_type(await ray_anyio.get(ref, return_exceptions=True), int | Exception)
+    assert_type(
+        await ray_anyio.get(refs, return_exceptions=True), list[int | Exception]
+    )
+
+
 async def check_wait(refs: list[ray.ObjectRef[int]]) -> None:
     ready, remaining = await ray_anyio.wait(refs, num_returns=1, timeout=2.5)
-    assert_type(ready, list[Any])
-    assert_type(remaining, list[Any])
+    assert_type(ready, list[ray.ObjectRef[int]])
+    assert_type(remaining, list[ray.ObjectRef[int]])
+
+
+async def check_as_completed(refs: list[ray.ObjectRef[int]]) -> None:
+    async with ray_anyio.as_completed(refs) as results:
+        assert_type(results, ray_anyio.AsCompleted[int])
+        async for pair in results:
+            assert_type(pair, tuple[int, int])
+        assert_type(results.completed, int)
+        assert_type(results.total, int | None)
+
+
+async def check_map() -> None:
+    async with ray_anyio.map(square, range(3)) as results:
+        assert_type(results, ray_anyio.MapResults[int])
+        async for value in results:
+            assert_type(value, int)
+
+
+def _double(actor: Any, x: int) -> ray.ObjectRef[int]:
+    ref: ray.ObjectRef[int] = actor.double.remote(x)
+    return ref
+
+
+async def check_pool(actors: list[Any]) -> None:
+    pool = ray_anyio.ActorPool(actors)
+    assert_type(await pool.submit(_double, 2), int)
+    async with pool.map(_double, range(3)) as results:
+        async for value in results:
+            assert_type(value, int)
 
 
 async def check_scope() -> None:

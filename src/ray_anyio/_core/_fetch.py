@@ -183,21 +183,36 @@ class Outcome:
         return self.value
 
 
+def as_value(exc: Exception) -> Exception:
+    """``exc`` as an item's result (``return_exceptions``), unless Ray is gone.
+
+    Raises:
+        Exception: ``exc`` itself when Ray is not running: that is no item's
+            failure, and no later item would fare better.
+    """
+    if not _ray.ray_is_running():
+        raise exc
+    return exc
+
+
 async def fetch_outcomes(refs: Sequence[Ref]) -> list[Outcome]:
     """Fetch the values of ``refs``, keeping each failure at its own position.
 
     One batched fetch when nothing failed; if something did, each ref is
     fetched alone so that every failure stays where it belongs (for iterators
     that hand results out one by one, and ``return_exceptions``).
+
+    Raises:
+        ray.exceptions.RaySystemError: Ray is not running.
     """
     try:
         return [Outcome(value) for value in await fetch(refs)]
-    except Exception:
-        pass
+    except Exception as exc:
+        as_value(exc)
     outcomes = []
     for ref in refs:
         try:
             outcomes.append(Outcome(await fetch_one(ref)))
         except Exception as exc:
-            outcomes.append(Outcome(error=exc))
+            outcomes.append(Outcome(error=as_value(exc)))
     return outcomes
