@@ -8,6 +8,7 @@ result when it finished, and nothing registered with Ray.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 from typing import Any
 
@@ -72,8 +73,14 @@ async def _run(
         assert sorted(outcome[0]) == expected
 
 
+#: uvloop joins when it is installed (nox -s tests_uvloop).
+BACKENDS: list[Any] = ["asyncio", "trio"]
+if importlib.util.find_spec("uvloop") is not None:
+    BACKENDS.append(pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"))
+
+
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -82,7 +89,7 @@ async def _run(
 )
 @given(call=calls, size=sizes, is_pending=pending, after=cancel_after)
 def test_cancel_anywhere_leaves_nothing(
-    backend: str,
+    backend: Any,
     gates_actor: Any,
     call: str,
     size: int,
@@ -99,7 +106,17 @@ def test_cancel_anywhere_leaves_nothing(
         ray.wait(refs, num_returns=size, fetch_local=True)
         expected = [i * i for i in range(size)]
     try:
-        anyio.run(_run, call, refs, expected, gate, after, backend=backend)
+        name, options = backend if isinstance(backend, tuple) else (backend, None)
+        anyio.run(
+            _run,
+            call,
+            refs,
+            expected,
+            gate,
+            after,
+            backend=name,
+            backend_options=options,
+        )
     finally:
         if gate is not None:
             gate.open()
