@@ -2,7 +2,8 @@
 
 from ._as_completed import AsCompleted, as_completed
 from ._get import get
-from ._map import MapResults, map
+from ._map import map
+from ._map_results import MapResults
 from ._pool import ActorPool
 from ._put import put
 from ._run import run_until_complete

@@ -22,7 +22,8 @@ from ._core._block import Block
 from ._core._cancel import cancel_now
 from ._core._fetch import fetch_one
 from ._core._inputs import check_positive_int
-from ._map import MapResults, map
+from ._map import map
+from ._map_results import MapResults
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream

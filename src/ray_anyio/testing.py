@@ -13,7 +13,7 @@ import gc
 import time
 
 from ._core._watcher import live_registrations as _live
-from ._core._watcher import wait_withdrawn, withdrawals_pending
+from ._core._withdraw import wait_withdrawn, withdrawals_pending
 
 __all__ = ["assert_nothing_left", "live_registrations"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import anyio
@@ -10,7 +9,6 @@ import anyio.to_thread
 import pytest
 import ray
 
-import ray_anyio
 from ray_anyio._core import _ray, _watcher
 
 from ..helpers import sleep_then
@@ -83,17 +81,3 @@ async def test_reports_need_no_wake_up_while_the_owner_is_busy(
         batch = await watcher.next_ready()
     assert sorted(r.hex() for r in batch) == sorted(r.hex() for r in refs)
     assert wakes == 0
-
-
-async def test_cancelling_many_registrations_withdraws_them_all(gate: Any) -> None:
-    refs = [gate.value_after(i) for i in range(_watcher.INLINE_WITHDRAW_MAX * 2)]
-    with anyio.move_on_after(30) as scope:
-        async with anyio.create_task_group() as tg:
-            # ``wait`` registers every ref (``get`` would group them).
-            tg.start_soon(partial(ray_anyio.wait, refs, num_returns=len(refs)))
-            while _watcher.live_registrations() < len(refs):
-                await anyio.sleep(0.01)
-            tg.cancel_scope.cancel()
-    assert not scope.cancelled_caught
-    assert _watcher.wait_withdrawn(10)
-    assert _watcher.live_registrations() == 0

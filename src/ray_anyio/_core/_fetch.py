@@ -18,7 +18,8 @@ from ray.exceptions import GetTimeoutError
 from . import _ray, _threads
 from ._positions import Positions
 from ._readiness import split_ready
-from ._watcher import drop_later, watch_all
+from ._watcher import watch_all
+from ._withdraw import drop_later
 
 if TYPE_CHECKING:
     import ray

@@ -4,10 +4,7 @@ A call registers the refs it waits for with a :class:`Watcher`; Ray reports
 each one on its own thread (:mod:`._readiness`); the watcher queues the
 report and wakes the loop (:mod:`._wakeup`) only while its owner is blocked in
 :meth:`Watcher.next_ready`, once per burst. The owner takes the whole burst
-at once. Closing the watcher withdraws every registration, inline when there
-are few, else on the background lane (:mod:`._threads`), so that a cancelled
-call returns at once and nothing stays registered.
-
+at once; closing withdraws every registration (:mod:`._withdraw`).
 :func:`watch_all` is the one "wait until every ref is reported" loop.
 """
 
@@ -20,19 +17,16 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.lowlevel
 
-from . import _ray, _threads
+from . import _ray
 from ._groups import GROUP_FROM, Groups
 from ._readiness import POLLER, Withdraw, register, split_local, uses_hook
 from ._wakeup import current_waker
+from ._withdraw import INLINE_WITHDRAW_MAX, withdraw, withdrawals_pending
 
 if TYPE_CHECKING:
     import ray
 
     Ref = ray.ObjectRef[Any]
-
-#: Up to this many registrations are withdrawn on the loop thread when a call
-#: ends; more go to the background lane.
-INLINE_WITHDRAW_MAX = 512
 
 #: When fewer refs than this are reported at once while more are pending,
 #: :func:`watch_all` (with ``coalesce``) waits ``COALESCE_WINDOW`` seconds for
@@ -42,8 +36,6 @@ COALESCE_WINDOW = 0.010
 
 _open: set[Watcher] = set()
 _open_lock = threading.Lock()
-_withdrawing = 0
-_withdrawing_cond = threading.Condition()
 
 
 class Watcher:
@@ -61,22 +53,10 @@ class Watcher:
     # No ``__dict__``: one object less per pending ``get(ref)`` for the
     # garbage collector to visit.
     __slots__ = (
-        "__weakref__",
-        "_arrived",
-        "_closed",
-        "_event",
-        "_failure",
-        "_fetch_local",
-        "_groups",
-        "_hook",
-        "_lock",
-        "_poked",
-        "_session",
-        "_waiting",
-        "_wake",
-        "_wake_scheduled",
-        "_withdraws",
-    )
+        "__weakref__", "_arrived", "_closed", "_event", "_failure", "_fetch_local",
+        "_groups", "_hook", "_lock", "_poked", "_session", "_waiting", "_wake",
+        "_wake_scheduled", "_withdraws"
+    )  # fmt: skip
 
     def __init__(self, *, fetch_local: bool = False) -> None:
         self._session = _ray.session()
@@ -305,83 +285,6 @@ async def watch_all(
                 batch += watcher.take_arrived()
             if batch and on_batch is not None:
                 await on_batch(batch)
-
-
-# --- withdrawals ------------------------------------------------------------------
-
-
-def withdraw(
-    withdraws: Collection[Withdraw],
-    session: object,
-    *,
-    inline_max: int = INLINE_WITHDRAW_MAX,
-    drop: object = None,
-) -> None:
-    """Call every withdrawal: now if few, else soon on the background lane.
-
-    ``session`` is the one the registrations were made in: if Ray has shut
-    down since, they died with it and nothing is called. A hand-over to the
-    lane takes ``drop`` (bookkeeping of the same call) along, to be freed
-    there; the caller must drop its own reference right after.
-    """
-    if not withdraws and drop is None:
-        return
-    if len(withdraws) <= inline_max:
-        with _ray.GATE.using(session) as live:
-            if live:
-                for undo in withdraws:
-                    undo()
-        if drop is None:
-            return
-        withdraws = ()
-    _hand_over(withdraws, session, drop)
-
-
-def drop_later(obj: object, size: int) -> None:
-    """Free ``obj``, a structure of ``size`` items, on the lane if it is large.
-
-    A cancelled call hands over the per-ref bookkeeping it no longer needs,
-    so that freeing it does not delay the cancellation. The caller must drop
-    its own reference right after.
-    """
-    if size > INLINE_WITHDRAW_MAX:
-        _hand_over((), _ray.session(), obj)
-
-
-def _hand_over(withdraws: Collection[Withdraw], session: object, drop: object) -> None:
-    global _withdrawing
-    count = len(withdraws)
-    with _withdrawing_cond:
-        _withdrawing += count
-
-    def job() -> None:
-        global _withdrawing
-        nonlocal withdraws, drop
-        try:
-            # Freeing ObjectRefs calls into Ray too: both inside the gate.
-            with _ray.GATE.using(session) as live:
-                if live:
-                    for undo in withdraws:
-                        undo()
-                del withdraws, drop
-        finally:
-            with _withdrawing_cond:
-                _withdrawing -= count
-                _withdrawing_cond.notify_all()
-
-    _threads.BACKGROUND.submit(job)
-
-
-def withdrawals_pending() -> int:
-    """Registrations handed to the lane and not withdrawn yet."""
-    with _withdrawing_cond:
-        return _withdrawing
-
-
-def wait_withdrawn(timeout: float) -> bool:
-    """Block until everything handed over is withdrawn; False on timeout."""
-    with _withdrawing_cond:
-        return _withdrawing_cond.wait_for(lambda: _withdrawing == 0, timeout)
 
 
 def live_registrations() -> int:

@@ -1,0 +1,263 @@
+"""The iterator of a ``map`` block: its feeder, its collector, its results.
+
+Three parts share the state of one block: a *feeder* task that starts a task
+per input once the limiters let it, a *collector* task that learns from the
+watcher which tasks have finished (freeing their place at once), and the
+iterator, which fetches finished results in batches when the consumer asks.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import anyio
+import ray
+
+from ._core._fetch import Outcome, fetch_outcomes
+from ._core._first_error import FirstErrorGroup
+from ._core._inputs import is_awaitable, resolve_chain
+from ._core._positions import Positions
+from ._core._progress import Progress
+from ._core._rate import StartLimiter
+from ._core._wakeup import checkpoint
+from ._core._watcher import Watcher
+from ._scope import TaskScope
+
+if TYPE_CHECKING:
+    Ref = ray.ObjectRef[Any]
+
+T = TypeVar("T")
+
+
+def _length(iterables: tuple[Any, ...]) -> int | None:
+    lengths = [len(i) for i in iterables if hasattr(i, "__len__")]
+    return min(lengths) if len(lengths) == len(iterables) else None
+
+
+async def _zipped(iterables: tuple[Any, ...]) -> AsyncGenerator[tuple[Any, ...], None]:
+    """The inputs as argument tuples, from plain and async iterables alike."""
+    if all(isinstance(i, Iterable) for i in iterables):
+        for args in zip(*iterables, strict=False):  # the shortest ends it
+            yield args
+        return
+    iterators = [
+        aiter(i) if isinstance(i, AsyncIterable) else iter(i) for i in iterables
+    ]
+    while True:
+        row: list[Any] = []
+        for iterator in iterators:
+            try:
+                if isinstance(iterator, AsyncIterator):
+                    row.append(await anext(iterator))
+                else:
+                    row.append(next(iterator))
+            except (StopIteration, StopAsyncIteration):
+                return
+        yield tuple(row)
+
+
+class MapResults(Progress, Generic[T]):
+    """The iterator of a :func:`map` block, with progress counters.
+
+    ``submitted`` counts the inputs taken (tasks started, and calls of ``fn``
+    that failed), ``completed`` and ``failed`` the results handed out, and
+    ``total`` the shortest input length when every iterable has a length.
+    """
+
+    def __init__(
+        self,
+        fn: Any,
+        remote: bool,
+        iterables: tuple[Any, ...],
+        max_in_flight: int,
+        rate: float | None,
+        ordered: bool,
+        return_exceptions: bool,
+    ) -> None:
+        super().__init__(total=_length(iterables))
+        self._fn = fn
+        self._remote = remote
+        self._iterables = iterables
+        self._max_in_flight = max_in_flight
+        self._limiter = StartLimiter(rate) if rate is not None else None
+        self._ordered = ordered
+        self._return_exceptions = return_exceptions
+        self._entered = False
+        self._closed = False
+        self._next = 0  # ordered=True: the number of the next result to yield
+        self._fed_all = False
+        self._fatal: int | None = None  # the number of an iterable's error
+        # Inputs in progress or not yet yielded, by number: the ref of the task,
+        # None while an awaitable resolves, or the Outcome once known.
+        self._slots: dict[int, Ref | Outcome | None] = {}
+        self._finished: set[int] = set()  # ready to yield (value maybe unfetched)
+        self._running_refs = Positions()  # ref -> numbers, while running
+        self._order: deque[int] = deque()  # ordered=False: finished, in order
+
+    def __aiter__(self) -> MapResults[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        """The next result; see :func:`map`."""
+        if not self._entered or self._closed:
+            raise RuntimeError(
+                "use the iterator inside `async with map(...) as results:`"
+            )
+        await checkpoint()
+        while (number := self._next_finished()) is None:
+            if self._fed_all and not self._slots:
+                raise StopAsyncIteration
+            self._changed = anyio.Event()
+            await self._changed.wait()
+        if not isinstance(self._slots[number], Outcome):
+            await self._fetch_from(number)
+        outcome = self._slots.pop(number)
+        assert isinstance(outcome, Outcome)
+        self._finished.discard(number)
+        if self._ordered:
+            self._next += 1
+        else:
+            self._order.popleft()
+        self._window.release()
+        if outcome.error is None:
+            self._completed += 1
+            return outcome.value  # type: ignore[no-any-return]
+        if number == self._fatal:
+            raise outcome.error
+        self._failed += 1
+        if self._return_exceptions:
+            return outcome.error  # type: ignore[return-value]
+        raise outcome.error
+
+    def _start(
+        self, scope: TaskScope, watcher: Watcher, group: FirstErrorGroup
+    ) -> None:
+        self._entered = True
+        self._scope = scope
+        self._watcher = watcher
+        self._group = group
+        # A place in _running is held while a task runs; one in _window until
+        # its result has been yielded.
+        self._running = anyio.Semaphore(self._max_in_flight)
+        self._window = anyio.Semaphore(2 * self._max_in_flight)
+        self._changed = anyio.Event()
+        group.start_soon(self._feed)
+        group.start_soon(self._collect)
+
+    def _next_finished(self) -> int | None:
+        if self._ordered:
+            return self._next if self._next in self._finished else None
+        return self._order[0] if self._order else None
+
+    async def _fetch_from(self, number: int) -> None:
+        """Fetch the finished results next in line, starting at ``number``."""
+        line = range(number, self._submitted) if self._ordered else list(self._order)
+        numbers: list[int] = []
+        refs: list[Ref] = []
+        for n in line:
+            if n not in self._finished:
+                break
+            slot = self._slots[n]
+            if isinstance(slot, ray.ObjectRef):
+                numbers.append(n)
+                refs.append(slot)
+        outcomes = await fetch_outcomes(refs)
+        for n, ref, outcome in zip(numbers, refs, outcomes, strict=True):
+            self._scope._forget(ref)
+            self._slots[n] = outcome
+
+    async def _feed(self) -> None:
+        inputs = _zipped(self._iterables)
+        try:
+            while True:
+                # Only the input's own errors are caught here: one raised by
+                # the machinery while starting a task fails the whole block.
+                try:
+                    args = await anext(inputs)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:
+                    # Raised after the results of the inputs taken before it.
+                    await self._window.acquire()
+                    number = self._take_number()
+                    self._fatal = number
+                    self._finish(number, Outcome(error=exc), ran=False)
+                    break
+                await self._window.acquire()
+                await self._running.acquire()
+                if self._limiter is not None:
+                    await self._limiter.wait()
+                self._submit(args)
+        finally:
+            self._fed_all = True
+            self._changed.set()
+            await inputs.aclose()
+
+    def _submit(self, args: tuple[Any, ...]) -> None:
+        number = self._take_number()
+        try:
+            result = self._call(args)
+        except Exception as exc:  # the item's own error (bad arguments, ...)
+            self._finish(number, Outcome(error=exc))
+            return
+        if isinstance(result, ray.ObjectRef):
+            self._watch(number, result)
+        else:
+            self._group.start_soon(self._resolve, number, result)
+
+    def _call(self, args: tuple[Any, ...]) -> Any:
+        if self._remote:
+            return self._scope.remote(self._fn, *args)
+        result = self._fn(*args)
+        self._scope._track(result)
+        if not (isinstance(result, ray.ObjectRef) or is_awaitable(result)):
+            raise TypeError(
+                "map needs one ObjectRef or awaitable per input; fn returned "
+                f"{type(result).__name__}"
+            )
+        return result
+
+    def _take_number(self) -> int:
+        number = self._submitted
+        self._submitted += 1
+        self._slots[number] = None
+        return number
+
+    async def _resolve(self, number: int, awaitable: Any) -> None:
+        try:
+            value = await resolve_chain(awaitable)
+        except Exception as exc:
+            self._finish(number, Outcome(error=exc))
+            return
+        if isinstance(value, ray.ObjectRef):
+            self._scope._track(value)
+            self._watch(number, value)
+        else:
+            self._finish(number, Outcome(value))
+
+    def _watch(self, number: int, ref: Ref) -> None:
+        # A failure to register is the machinery's: it fails the block.
+        self._slots[number] = ref
+        if self._running_refs.add(ref, number):
+            self._watcher.watch((ref,))
+
+    async def _collect(self) -> None:
+        while True:
+            for ref in await self._watcher.next_ready():
+                for number in self._running_refs.pop(ref):
+                    self._finish(number, None)
+
+    def _finish(
+        self, number: int, outcome: Outcome | None, *, ran: bool = True
+    ) -> None:
+        """Mark input ``number`` finished; give its place to the next task."""
+        if outcome is not None:
+            self._slots[number] = outcome
+        self._finished.add(number)
+        if not self._ordered:
+            self._order.append(number)
+        if ran:
+            self._running.release()
+        self._changed.set()
