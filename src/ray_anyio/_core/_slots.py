@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import heapq
 import weakref
+from array import array
 from bisect import bisect_left
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, SupportsIndex
+from typing import TYPE_CHECKING, Any, SupportsIndex, TypeVar
 
 import ray
 
@@ -29,9 +30,12 @@ from ._watcher import Watcher
 if TYPE_CHECKING:
     Ref = ray.ObjectRef[Any]
 
-#: Up to this many slots taken at once are deleted in place (one move of the
-#: tail each); more, and the lists are rebuilt from slices in one pass.
-DELETE_IN_PLACE_MAX = 4
+S = TypeVar("S", list[Any], "array[int]")
+
+#: Slots taken at once that form up to this many runs of neighbours are
+#: deleted in place, one move of the tail per run (no reference counting);
+#: more runs, and the lists are rebuilt from slices in one pass.
+RUNS_IN_PLACE_MAX = 16
 
 
 class WaitState:
@@ -56,7 +60,8 @@ class WaitState:
         # True while a ``wait`` uses this state: a mutation of the list then
         # only detaches it, and that call closes it or hands it on.
         self.busy = False
-        self.alive = list(range(len(entries)))
+        # Plain machine ints: moving them costs no reference counting.
+        self.alive = array("q", range(len(entries)))
         self.ready: list[int] = []
         self.slots = Positions()
         self.known_ready: set[Ref] = set()
@@ -126,13 +131,14 @@ class WaitState:
         positions = [bisect_left(alive, index) for index in chosen]
         entries = self.entries
         ready = [entries[p] for p in positions]
-        if len(positions) <= DELETE_IN_PLACE_MAX:
-            for p in reversed(positions):
-                del entries[p]
-                del alive[p]
+        runs = _runs(positions)
+        if len(runs) <= RUNS_IN_PLACE_MAX:
+            for start, stop in reversed(runs):
+                del entries[start:stop]
+                del alive[start:stop]
         else:
-            self.entries = entries = _without(entries, positions)
-            self.alive = alive = _without(alive, positions)
+            self.entries = entries = _without(entries, runs)
+            self.alive = alive = _without(alive, runs)
         for index in self.unresolved:
             entries[bisect_left(alive, index)] = None
         return ready, Remaining(entries)
@@ -166,13 +172,24 @@ class WaitState:
         self.watcher.close()
 
 
-def _without(items: list[Any], positions: list[int]) -> list[Any]:
-    """``items`` without the (ascending, distinct) ``positions``, built from slices."""
-    kept: list[Any] = []
-    start = 0
+def _runs(positions: list[int]) -> list[tuple[int, int]]:
+    """Ascending distinct ``positions`` as ``(start, stop)`` runs of neighbours."""
+    runs: list[tuple[int, int]] = []
     for p in positions:
-        kept += items[start:p]
-        start = p + 1
+        if runs and runs[-1][1] == p:
+            runs[-1] = (runs[-1][0], p + 1)
+        else:
+            runs.append((p, p + 1))
+    return runs
+
+
+def _without(items: S, runs: list[tuple[int, int]]) -> S:
+    """``items`` without the ``runs``, built from slices in one pass."""
+    kept = items[:0]
+    start = 0
+    for run_start, run_stop in runs:
+        kept += items[start:run_start]
+        start = run_stop
     kept += items[start:]
     return kept
 
