@@ -12,7 +12,8 @@ import ray
 from ray.exceptions import GetTimeoutError
 
 import ray_anyio
-from ray_anyio._core import _fetch, _watcher
+from ray_anyio._core import _fetch
+from ray_anyio.testing import live_registrations
 
 from .helpers import Track, fail, new_tracker, sleep_then, square, tracker_actor
 
@@ -202,7 +203,7 @@ async def test_outer_cancellation_leaves_nothing(track: Track) -> None:
             outer.cancel()
             await results.__anext__()
     assert outer.cancelled_caught
-    assert _watcher.live_registrations() == 0
+    assert live_registrations() == 0
 
 
 async def test_cancelled_step_loses_nothing(track: Track, engine_path: str) -> None:

@@ -4,9 +4,12 @@
   Each defines ``main``: ``async def main()`` runs on every backend in the
   module's ``BACKENDS`` (default: asyncio and trio) against the session's Ray;
   a synchronous ``def main(backend)`` is called once per backend.
+* ``docs/examples/testing/``: the example test file of the testing page, with
+  its ``pyproject.toml``, run by pytest in a fresh process (it starts its own
+  Ray through the plugin's ``ray_session``).
 * README.md: each fenced ``python`` block is a complete script that starts its
-  own Ray; it runs in a fresh interpreter with ``RAY_ADDRESS=local``, so that
-  its ``ray.init()`` starts a new Ray as on a reader's machine.
+  own Ray (``ray.init(address="local")``); it runs in a fresh interpreter, with
+  ``RAY_ADDRESS=local`` as well, as on a reader's machine.
 * Docstrings of the public API: each ``Example::`` block is valid Python, and
   each public name has its entry on the API page.
 """
@@ -33,6 +36,7 @@ import ray_anyio
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "docs" / "examples").glob("*.py"))
+TESTING_EXAMPLE = ROOT / "docs" / "examples" / "testing"
 README = ROOT / "README.md"
 ALL_BACKENDS = ("asyncio", "trio")
 #: Seconds a README script may take, Ray's start and shutdown included.
@@ -95,6 +99,20 @@ def test_examples_exist_and_are_included() -> None:
     assert EXAMPLES
     for path in EXAMPLES:
         assert f"examples/{path.name}" in pages, f"{path.name} is on no page"
+    for path in sorted(TESTING_EXAMPLE.iterdir()):
+        if path.is_file():
+            name = f"examples/testing/{path.name}"
+            assert name in pages, f"{name} is on no page"
+
+
+def test_testing_page_example(pytester: pytest.Pytester) -> None:
+    # The page's test file, as a user's project would hold it: the plugin
+    # (entry point) gives ray_session, AnyIO's plugin runs both backends.
+    for path in TESTING_EXAMPLE.iterdir():
+        if path.is_file():
+            (pytester.path / path.name).write_text(path.read_text())
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", timeout=240)
+    result.assert_outcomes(passed=6)
 
 
 def test_api_page_lists_every_public_name() -> None:

@@ -130,4 +130,6 @@ def test_every_api_raises_and_never_starts_ray(
         assert outcome == "raised", report
         assert rest[-1] == "False", report  # Ray was not started again
         if when == "during:" and name != "put":
-            assert float(rest[0]) < 1.0, report  # within 1 s of the shutdown
+            # Within 1 s of the shutdown on a quiet machine (0.05-0.6 s seen);
+            # a loaded one stretches ray.shutdown() itself, hence the margin.
+            assert float(rest[0]) < 1.5, report

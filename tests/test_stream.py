@@ -10,7 +10,7 @@ import ray
 from ray.exceptions import TaskCancelledError
 
 import ray_anyio
-from ray_anyio._core import _watcher
+from ray_anyio.testing import live_registrations
 
 from .helpers import (
     Track,
@@ -114,7 +114,7 @@ async def test_cancelled_step_loses_no_item(track: Track, engine_path: str) -> N
     with anyio.move_on_after(0.1) as step:
         await items.__anext__()
     assert step.cancelled_caught
-    assert _watcher.live_registrations() == 0
+    assert live_registrations() == 0
     track.release()
     assert [value async for value in items] == [1]
 

@@ -11,7 +11,7 @@ import pytest
 import ray
 
 import ray_anyio
-from ray_anyio._core import _watcher
+from ray_anyio.testing import live_registrations
 
 from .helpers import fail, sleep_then, square
 
@@ -157,7 +157,7 @@ async def test_outer_cancellation_leaves_nothing(gate: Any, engine_path: str) ->
     with anyio.move_on_after(0.1) as scope:
         await ray_anyio.wait(refs, num_returns=10)
     assert scope.cancelled_caught
-    assert _watcher.live_registrations() == 0
+    assert live_registrations() == 0
 
 
 async def test_fetch_local_on_another_node(engine_path: str) -> None:

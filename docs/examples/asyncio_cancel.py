@@ -91,5 +91,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    ray.init()
+    # address="local" starts a new Ray; pass a cluster's address to join it.
+    ray.init(address="local")
     asyncio.run(main())

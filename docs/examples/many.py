@@ -59,5 +59,6 @@ async def main() -> None:
 if __name__ == "__main__":
     import sys
 
-    ray.init()
+    # address="local" starts a new Ray; pass a cluster's address to join it.
+    ray.init(address="local")
     anyio.run(main, backend=sys.argv[1] if len(sys.argv) > 1 else "trio")

@@ -27,5 +27,6 @@ def main(backend: str = "asyncio") -> None:
 
 
 if __name__ == "__main__":
-    ray.init()
+    # address="local" starts a new Ray; pass a cluster's address to join it.
+    ray.init(address="local")
     main("trio")

@@ -78,5 +78,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    ray.init()
+    # address="local" starts a new Ray; pass a cluster's address to join it.
+    ray.init(address="local")
     trio.run(main)

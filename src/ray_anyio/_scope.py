@@ -9,13 +9,14 @@ not finished (:mod:`._core._cancel`) before the exception propagates.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 import anyio
 import ray
 
 from ._core import _ray
-from ._core._block import Block, block
+from ._core._block import SwallowingBlock
 from ._core._cancel import cancel_tasks
 from ._core._fetch import fetch
 from ._core._inputs import check_bool, check_timeout
@@ -49,7 +50,7 @@ def is_remote(fn: object) -> bool:
 
 def open_scope(
     *, force: bool = False, cancel_timeout: float | None = DEFAULT_CANCEL_TIMEOUT
-) -> Block[TaskScope]:
+) -> SwallowingBlock[TaskScope]:
     """Open a block that owns the Ray tasks and actor calls started through it.
 
     ``async with ray_anyio.open_scope() as scope:`` then ``scope.remote(fn, ...)``
@@ -76,9 +77,9 @@ def open_scope(
     from a shell that ignores SIGINT passes that on to its workers, and the
     polite cancel does nothing: the forced one after ``cancel_timeout`` is
     what stops them). A running synchronous actor method is only flagged
-    (``ray.get_runtime_context().is_canceled()``); async actor methods are
-    cancelled. ``force=True`` kills the worker of a running remote function at
-    once; actor tasks always get ``force=False``.
+    (``ray.get_runtime_context().is_canceled()``, Ray 2.54 and later); async
+    actor methods are cancelled. ``force=True`` kills the worker of a running
+    remote function at once; actor tasks always get ``force=False``.
 
     Args:
         force: cancel remote functions with ``force=True`` from the start.
@@ -106,10 +107,12 @@ def open_scope(
     """
     check_bool(force, "force")
     seconds = check_timeout(cancel_timeout, "cancel_timeout")
-    return _block(TaskScope(force=force, cancel_timeout=seconds))
+    return SwallowingBlock(
+        _block(TaskScope(force=force, cancel_timeout=seconds)), "open_scope"
+    )
 
 
-@block("open_scope")
+@asynccontextmanager
 async def _block(scope: TaskScope) -> AsyncIterator[TaskScope]:
     with anyio.CancelScope() as cancel_scope:
         scope._cancel_scope = cancel_scope

@@ -12,7 +12,8 @@ from __future__ import annotations
 import gc
 import time
 
-from ._core._watcher import live_registrations as _live
+from ._core import _watcher
+from ._core._readiness import POLLER
 from ._core._withdraw import wait_withdrawn, withdrawals_pending
 
 __all__ = ["assert_nothing_left", "live_registrations"]
@@ -25,7 +26,12 @@ def live_registrations() -> int:
     of :func:`ray_anyio.wait` still alive) and those queued for withdrawal.
     Zero when nothing runs and nothing is remembered.
     """
-    return _live()
+    with _watcher._open_lock:
+        held = sum(len(w) for w in _watcher._open)
+    # The poller's entries belong to open watchers and are counted with them;
+    # once no watcher is open it must hold nothing either.
+    leftover = POLLER.pending() if held == 0 else 0
+    return held + leftover + withdrawals_pending()
 
 
 def assert_nothing_left(timeout: float = 10.0) -> None:
@@ -45,7 +51,7 @@ def assert_nothing_left(timeout: float = 10.0) -> None:
     gc.collect()
     while True:
         wait_withdrawn(max(0.0, deadline - time.monotonic()))
-        held = _live()
+        held = live_registrations()
         if held == 0:
             return
         if time.monotonic() >= deadline:

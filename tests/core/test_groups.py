@@ -10,8 +10,8 @@ import pytest
 import ray
 
 import ray_anyio
-from ray_anyio._core import _watcher
 from ray_anyio._core._groups import GROUP_FROM, GROUP_SIZE, Groups
+from ray_anyio.testing import live_registrations
 
 from ..helpers import square
 
@@ -78,7 +78,7 @@ class _Getting:
     async def start(self, tg: anyio.abc.TaskGroup) -> None:
         """Start the ``get``; return once it is registered with Ray."""
         tg.start_soon(self._run)
-        while _watcher.live_registrations() == 0:
+        while live_registrations() == 0:
             await anyio.sleep(0.01)
 
     async def _run(self) -> None:
@@ -94,7 +94,7 @@ async def test_a_large_get_registers_one_sentinel_per_group(gate: Any) -> None:
     with anyio.fail_after(60):
         async with anyio.create_task_group() as tg:
             await getting.start(tg)
-            assert _watcher.live_registrations() == n // GROUP_SIZE
+            assert live_registrations() == n // GROUP_SIZE
             await anyio.to_thread.run_sync(gate.open)
     assert getting.result == list(range(n))
 
@@ -116,7 +116,7 @@ async def test_members_done_in_reverse_order_are_all_fetched(
         async with anyio.create_task_group() as tg:
             await getting.start(tg)
             await anyio.to_thread.run_sync(other_gate.open)
-            while _watcher.live_registrations() < n - n // GROUP_SIZE:
+            while live_registrations() < n - n // GROUP_SIZE:
                 await anyio.sleep(0.01)
             await anyio.to_thread.run_sync(gate.open)
     assert getting.result == list(range(n))

@@ -10,8 +10,8 @@ import pytest
 import ray
 
 import ray_anyio
-from ray_anyio._core import _watcher
 from ray_anyio._core._slots import Remaining, WaitState
+from ray_anyio.testing import live_registrations
 
 pytestmark = pytest.mark.anyio
 
@@ -27,7 +27,7 @@ async def test_drain_loop_yields_every_slot_in_order(gate: Any) -> None:
         drained.extend(ready)
     assert drained == done
     assert remaining == later
-    assert _watcher.live_registrations() > 0  # the remembered state is live
+    assert live_registrations() > 0  # the remembered state is live
     await anyio.to_thread.run_sync(gate.open)
     while remaining:
         ready, remaining = await ray_anyio.wait(remaining, num_returns=1)
@@ -55,9 +55,9 @@ async def test_dropping_remaining_withdraws_registrations(gate: Any) -> None:
     _, remaining = await ray_anyio.wait(
         [gate.value_after(i) for i in range(3)], timeout=0
     )
-    assert _watcher.live_registrations() == 3
+    assert live_registrations() == 3
     del remaining
-    assert _watcher.live_registrations() == 0
+    assert live_registrations() == 0
 
 
 def test_state_is_not_reused_on_another_loop(gate: Any) -> None:

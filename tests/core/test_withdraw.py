@@ -9,7 +9,8 @@ import anyio
 import pytest
 
 import ray_anyio
-from ray_anyio._core import _watcher, _withdraw
+from ray_anyio._core import _withdraw
+from ray_anyio.testing import live_registrations
 
 pytestmark = pytest.mark.anyio
 
@@ -20,9 +21,9 @@ async def test_cancelling_many_registrations_withdraws_them_all(gate: Any) -> No
         async with anyio.create_task_group() as tg:
             # ``wait`` registers every ref (``get`` would group them).
             tg.start_soon(partial(ray_anyio.wait, refs, num_returns=len(refs)))
-            while _watcher.live_registrations() < len(refs):
+            while live_registrations() < len(refs):
                 await anyio.sleep(0.01)
             tg.cancel_scope.cancel()
     assert not scope.cancelled_caught
     assert _withdraw.wait_withdrawn(10)
-    assert _watcher.live_registrations() == 0
+    assert live_registrations() == 0

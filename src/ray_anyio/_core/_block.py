@@ -45,6 +45,23 @@ class Block(AbstractAsyncContextManager[T], Generic[T]):
         return await self._cm.__aexit__(exc_type, exc, tb)
 
 
+class SwallowingBlock(Block[T]):
+    """A block that can swallow its own cancellation, as a trio cancel scope.
+
+    Typed so, ``-> bool``, type checkers treat code after it as reachable.
+    """
+
+    __slots__ = ()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        return bool(await self._cm.__aexit__(exc_type, exc, tb))
+
+
 def block(
     name: str,
 ) -> Callable[[Callable[P, AsyncIterator[T]]], Callable[P, Block[T]]]:

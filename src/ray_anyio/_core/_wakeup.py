@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.lowlevel
 from anyio.lowlevel import current_token
+
+T = TypeVar("T")
 
 #: Schedules a callable to run soon on the loop that created it; thread-safe.
 Waker = Callable[[Callable[[], None]], None]
@@ -47,6 +50,35 @@ def in_trio() -> bool:
     """Whether the calling code runs in a trio task."""
     lowlevel = _trio_lowlevel()
     return lowlevel is not None and bool(lowlevel.in_trio_task())
+
+
+_asyncio_locals: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]]
+_asyncio_locals = weakref.WeakKeyDictionary()
+_trio_locals: Any = None  # a trio RunVar, made on first use
+
+
+def loop_local(name: str, factory: Callable[[], T]) -> T:
+    """The value of ``name`` for the running loop, made by ``factory`` at first.
+
+    It lives exactly as long as the asyncio loop or trio run.
+    """
+    global _trio_locals
+    lowlevel = _trio_lowlevel()
+    if lowlevel is not None and lowlevel.in_trio_task():
+        if _trio_locals is None:
+            _trio_locals = lowlevel.RunVar("ray_anyio")
+        try:
+            values: dict[str, Any] = _trio_locals.get()
+        except LookupError:
+            values = {}
+            _trio_locals.set(values)
+    else:
+        values = _asyncio_locals.setdefault(asyncio.get_running_loop(), {})
+    try:
+        value: T = values[name]
+    except KeyError:
+        value = values[name] = factory()
+    return value
 
 
 def current_waker() -> Waker:

@@ -19,9 +19,9 @@ import anyio.lowlevel
 
 from . import _ray
 from ._groups import GROUP_FROM, Groups
-from ._readiness import POLLER, Withdraw, register, split_local, uses_hook
+from ._readiness import Withdraw, register, split_local, uses_hook
 from ._wakeup import current_waker
-from ._withdraw import INLINE_WITHDRAW_MAX, withdraw, withdrawals_pending
+from ._withdraw import INLINE_WITHDRAW_MAX, withdraw
 
 if TYPE_CHECKING:
     import ray
@@ -36,6 +36,10 @@ COALESCE_WINDOW = 0.010
 
 _open: set[Watcher] = set()
 _open_lock = threading.Lock()
+
+
+def _nothing() -> None:
+    """The withdrawal of a registration being made."""
 
 
 class Watcher:
@@ -111,7 +115,16 @@ class Watcher:
         fetch_local = self._fetch_local
         for ref in refs:
             if ref not in withdraws:
+                # In the map before Ray can report it: a report of a ref that
+                # is not in the map (withdrawn) is ignored.
+                withdraws[ref] = _nothing
                 withdraws[ref] = register(ref, fetch_local, self._callback(ref), hook)
+
+    def unwatch(self, ref: Ref) -> None:
+        """Withdraw ``ref`` if not reported yet (Ray's report of it is ignored)."""
+        undo = self._withdraws.pop(ref, None)
+        if undo is not None:
+            withdraw((undo,), self._session)
 
     def __len__(self) -> int:
         """How many refs are registered and not yet reported."""
@@ -228,14 +241,12 @@ class Watcher:
         return local
 
     def _callback(self, ref: Ref) -> Callable[[BaseException | None], None]:
-        def on_ready(exc: BaseException | None) -> None:
-            self._arrive(ref, exc)
-
-        return on_ready
+        return lambda exc: self._arrive(ref, exc)
 
     def _arrive(self, ref: Ref, exc: BaseException | None) -> None:
-        # Runs on Ray's callback thread (or the poller's).
-        if self._closed:
+        # Runs on Ray's callback thread (or the poller's), or on the thread
+        # that withdraws the registration, which Ray then reports as an error.
+        if self._closed or ref not in self._withdraws:
             return
         with self._lock:
             if exc is not None and self._failure is None:
@@ -285,13 +296,3 @@ async def watch_all(
                 batch += watcher.take_arrived()
             if batch and on_batch is not None:
                 await on_batch(batch)
-
-
-def live_registrations() -> int:
-    """Registrations with Ray this process holds, queued withdrawals included."""
-    with _open_lock:
-        held = sum(len(w) for w in _open)
-    # The poller's entries belong to open watchers and are counted with them;
-    # once no watcher is open it must hold nothing either.
-    leftover = POLLER.pending() if held == 0 else 0
-    return held + leftover + withdrawals_pending()

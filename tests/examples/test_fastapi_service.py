@@ -1,0 +1,14 @@
+"""examples/fastapi_service.py on uvicorn, driven by an asyncio httpx client."""
+
+from __future__ import annotations
+
+from .service_checks import ServiceChecks
+
+
+class TestFastAPIService(ServiceChecks):
+    script = "fastapi_service.py"
+    client_backend = "asyncio"
+    # uvicorn logs each request it cancels at the end of its graceful shutdown.
+    cancelled_request_traceback = (
+        "CancelledError: Task cancelled, timeout graceful shutdown exceeded"
+    )
