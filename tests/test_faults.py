@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
 import threading
 from typing import Any
 
@@ -93,94 +90,6 @@ async def test_killed_actor_surfaces_while_pending() -> None:
 def _driver_env(cluster: Cluster) -> dict[str, str]:
     """Environment for a second driver that joins the session's cluster."""
     return {**os.environ, "RAY_ADDRESS": cluster.address}
-
-
-_SHUTDOWN_SCRIPT = textwrap.dedent(
-    """
-    import sys, threading, time
-    import anyio, ray
-    import ray_anyio
-
-    ray.init(log_to_driver=False)  # joins the cluster in RAY_ADDRESS
-
-    @ray.remote(num_cpus=0)
-    def block():
-        time.sleep(600)
-
-    async def main():
-        ref = block.remote()
-        threading.Timer(1.0, ray.shutdown).start()
-        try:
-            await ray_anyio.{call}
-        except Exception as exc:
-            print("RAISED", type(exc).__name__, flush=True)
-        else:
-            print("RETURNED", flush=True)
-
-    anyio.run(main, backend=sys.argv[1])
-    """
-)
-
-
-@pytest.mark.parametrize("call", ["get(ref)", "wait([ref])"])
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_shutdown_while_waiting_raises(
-    backend: str, call: str, ray_cluster: Cluster
-) -> None:
-    # Through Ray's readiness hook, the path of every supported Ray. (The
-    # ray.wait fallback for older Rays does not yet end a trio wait when Ray
-    # shuts down: a known issue, see the changelog.)
-    script = _SHUTDOWN_SCRIPT.replace("{call}", call)
-    proc = subprocess.run(
-        [sys.executable, "-c", script, backend],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_driver_env(ray_cluster),
-    )
-    assert "RAISED RaySystemError" in proc.stdout, proc.stdout + proc.stderr[-3000:]
-
-
-_DROP_AFTER_SHUTDOWN = textwrap.dedent(
-    """
-    import gc, sys, time
-    import anyio, ray
-    import ray_anyio
-
-    ray.init(log_to_driver=False)  # joins the cluster in RAY_ADDRESS
-
-    @ray.remote(num_cpus=0)
-    def block():
-        time.sleep(600)
-
-    async def main():
-        refs = [block.remote() for _ in range(3)]
-        _, remaining = await ray_anyio.wait(refs, timeout=0)
-        return remaining
-
-    remaining = anyio.run(main, backend=sys.argv[1])
-    ray.shutdown()
-    del remaining
-    gc.collect()
-    print("SURVIVED", flush=True)
-    """
-)
-
-
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_state_dropped_after_shutdown_is_harmless(
-    backend: str, ray_cluster: Cluster
-) -> None:
-    # Withdrawing a registration from a Ray that has shut down would end the
-    # process; the state of a ``remaining`` list outliving Ray must not try.
-    proc = subprocess.run(
-        [sys.executable, "-c", _DROP_AFTER_SHUTDOWN, backend],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_driver_env(ray_cluster),
-    )
-    assert "SURVIVED" in proc.stdout, proc.stdout + proc.stderr[-3000:]
 
 
 # --- dead workers, actors and nodes, through every API ------------------------

@@ -133,3 +133,45 @@ def test_every_api_raises_and_never_starts_ray(
             # Within 1 s of the shutdown on a quiet machine (0.05-0.6 s seen);
             # a loaded one stretches ray.shutdown() itself, hence the margin.
             assert float(rest[0]) < 1.5, report
+
+
+_DROP_AFTER_SHUTDOWN = textwrap.dedent(
+    """
+    import gc, sys, time
+    import anyio, ray
+    import ray_anyio
+
+    ray.init(log_to_driver=False)  # joins the cluster in RAY_ADDRESS
+
+    @ray.remote(num_cpus=0)
+    def block():
+        time.sleep(600)
+
+    async def main():
+        refs = [block.remote() for _ in range(3)]
+        _, remaining = await ray_anyio.wait(refs, timeout=0)
+        return remaining
+
+    remaining = anyio.run(main, backend=sys.argv[1])
+    ray.shutdown()
+    del remaining
+    gc.collect()
+    print("SURVIVED", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_state_dropped_after_shutdown_is_harmless(
+    backend: str, ray_cluster: Cluster
+) -> None:
+    # Withdrawing a registration from a Ray that has shut down would end the
+    # process; the state of a ``remaining`` list outliving Ray must not try.
+    proc = subprocess.run(
+        [sys.executable, "-c", _DROP_AFTER_SHUTDOWN, backend],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "RAY_ADDRESS": ray_cluster.address},
+    )
+    assert "SURVIVED" in proc.stdout, proc.stdout + proc.stderr[-3000:]

@@ -205,23 +205,12 @@ def as_value(exc: Exception) -> Exception:
     return exc
 
 
-async def get_outcomes(refs: list[Ref]) -> list[Outcome]:
-    """The values of refs Ray reported ready, each failure kept at its place."""
-    try:
-        return [Outcome(value) for value in await get_values(refs)]
-    except Exception as exc:
-        as_value(exc)
-    outcomes = []
-    for ref in refs:
-        try:
-            outcomes.append(Outcome(_ray.get(ref)))
-        except Exception as exc:
-            outcomes.append(Outcome(error=as_value(exc)))
-    return outcomes
-
-
-async def fetch_outcomes(refs: Sequence[Ref]) -> list[Outcome]:
+async def fetch_outcomes(
+    refs: Sequence[Ref], *, reported: bool = False
+) -> list[Outcome]:
     """Fetch the values of ``refs``, keeping each failure at its own position.
+
+    ``reported``: Ray has reported every ref ready (nothing to wait for).
 
     One batched fetch when nothing failed; if something did, each ref is
     fetched alone so that every failure stays where it belongs (for iterators
@@ -231,7 +220,8 @@ async def fetch_outcomes(refs: Sequence[Ref]) -> list[Outcome]:
         ray.exceptions.RaySystemError: Ray is not running.
     """
     try:
-        return [Outcome(value) for value in await fetch(refs)]
+        values = await (get_values(refs) if reported else fetch(refs))
+        return [Outcome(value) for value in values]
     except Exception as exc:
         as_value(exc)
     outcomes = []

@@ -116,7 +116,7 @@ class Hub:
             if not batch:
                 continue
             try:
-                outcomes = await _fetch.get_outcomes(batch)
+                outcomes = await _fetch.fetch_outcomes(batch, reported=True)
             except BaseException:
                 # Cancelled while fetching: these refs were reported, but
                 # their waits were not woken; registering them again makes
