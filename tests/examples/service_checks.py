@@ -1,11 +1,11 @@
 """What every web example must do, checked against its real server with httpx.
 
-A test class per example (``test_<example>.py``) names the script and the
-event loop its client runs on. Each check synchronises through the service's
-``GET /tracker``, which counts the tasks that started, finished and were
-cancelled: the counters are the service's for its whole life, so a check
-compares them with what they were when it began, and polls them with a
-deadline until they say what it waits for.
+A test class per example (``test_<example>.py``) names the script; the
+request checks run their httpx client on both backends. Each check
+synchronises through the service's ``GET /tracker``, which counts the tasks
+that started, finished and were cancelled: the counters are the service's
+for its whole life, so a check compares them with what they were when it
+began, and polls them with a deadline until they say what it waits for.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -86,10 +87,34 @@ def assert_no_crash(stderr: str) -> None:
         assert mark not in stderr, f"{mark!r} in the server's stderr:\n{stderr[-5000:]}"
 
 
-async def request_in_flight(client: httpx.AsyncClient, url: str) -> None:
+def counts_now(client: httpx.Client) -> Counts:
+    response = client.get("/tracker")
+    response.raise_for_status()
+    result: Counts = response.json()
+    return result
+
+
+def until_now(
+    client: httpx.Client,
+    before: Counts,
+    condition: Callable[[Counts], bool],
+    what: str,
+) -> Counts:
+    """:func:`until`, for a synchronous client."""
+    deadline = time.monotonic() + TRACKER_TIMEOUT
+    while True:
+        change = since(counts_now(client), before)
+        if condition(change):
+            return change
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {TRACKER_TIMEOUT} s for {what}; tracker: {change}")
+        time.sleep(0.1)  # polling a condition, with a deadline
+
+
+def request_in_flight(service: Service, url: str) -> None:
     """A request that the server's shutdown ends, one way or another."""
     try:
-        await client.get(url)
+        httpx.get(service.url + url, timeout=120)
     except httpx.HTTPError:
         pass  # the server closed the connection without an answer
 
@@ -97,15 +122,9 @@ async def request_in_flight(client: httpx.AsyncClient, url: str) -> None:
 class ServiceChecks:
     #: The example's file, in examples/.
     script: ClassVar[str]
-    #: The event loop of the test's client.
-    client_backend: ClassVar[str]
     #: The end of a traceback that the server prints, by design, for each
     #: request it cancels when its graceful shutdown times out.
     cancelled_request_traceback: ClassVar[str | None] = None
-
-    @pytest.fixture
-    def anyio_backend(self) -> str:
-        return self.client_backend
 
     @pytest.mark.anyio
     async def test_squares_fans_out_tasks(self, service: Service) -> None:
@@ -178,19 +197,20 @@ class ServiceChecks:
             )
             assert change == {"started": 3, "finished": 1, "cancelled": 2}
 
-    @pytest.mark.anyio
-    async def test_sigterm_with_a_request_in_flight_exits_0(
-        self, services: Services
-    ) -> None:
+    # The signal tests are synchronous: what they drive is a process, and the
+    # client's event loop has no part in it (a thread holds the request).
+    def test_sigterm_with_a_request_in_flight_exits_0(self, services: Services) -> None:
         service = services.take()
-        async with client_of(service) as tracker, client_of(service) as client:
-            before = await counts(tracker)
-            async with anyio.create_task_group() as group:
-                group.start_soon(request_in_flight, client, "/squares?n=2&delay=600")
-                await until(
-                    tracker, before, lambda c: c["started"] == 2, "both tasks to run"
-                )
-                status = await anyio.to_thread.run_sync(service.stop, signal.SIGTERM)
+        with httpx.Client(base_url=service.url, timeout=60) as client:
+            before = counts_now(client)
+            request = threading.Thread(
+                target=request_in_flight, args=(service, "/squares?n=2&delay=600")
+            )
+            request.start()
+            until_now(client, before, lambda c: c["started"] == 2, "both tasks to run")
+            status = service.stop(signal.SIGTERM)
+            request.join(timeout=60)
+            assert not request.is_alive(), "the request outlived the server"
         stderr = service.stderr
         assert status == 0, stderr[-5000:]
         assert_no_crash(stderr)
@@ -206,17 +226,13 @@ class ServiceChecks:
         }
         assert service.wait_until_nothing_left() == [], "Ray outlived the server"
 
-    @pytest.mark.anyio
-    async def test_ctrl_c_exits_0(self, services: Services) -> None:
+    def test_ctrl_c_exits_0(self, services: Services) -> None:
         service = services.take()
-        async with client_of(service) as client:
-            response = await client.get("/squares", params={"n": 4})
-            assert response.status_code == 200
+        response = httpx.get(f"{service.url}/squares", params={"n": 4}, timeout=60)
+        assert response.status_code == 200
         # Ctrl+C sends SIGINT to the terminal's whole process group: the
         # server's and those of its Ray that share it.
-        status = await anyio.to_thread.run_sync(
-            lambda: service.stop(signal.SIGINT, group=True)
-        )
+        status = service.stop(signal.SIGINT, group=True)
         stderr = service.stderr
         assert status == 0, stderr[-5000:]
         assert_no_crash(stderr)

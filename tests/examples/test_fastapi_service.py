@@ -1,4 +1,4 @@
-"""examples/fastapi_service.py on uvicorn, driven by an asyncio httpx client."""
+"""examples/fastapi_service.py on uvicorn, driven by httpx."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from .service_checks import ServiceChecks
 
 class TestFastAPIService(ServiceChecks):
     script = "fastapi_service.py"
-    client_backend = "asyncio"
     # uvicorn logs each request it cancels at the end of its graceful shutdown.
     cancelled_request_traceback = (
         "CancelledError: Task cancelled, timeout graceful shutdown exceeded"

@@ -1,4 +1,4 @@
-"""examples/quart_trio_service.py on Hypercorn's trio worker, driven from trio."""
+"""examples/quart_trio_service.py on Hypercorn's trio worker, driven by httpx."""
 
 from __future__ import annotations
 
@@ -7,4 +7,3 @@ from .service_checks import ServiceChecks
 
 class TestQuartTrioService(ServiceChecks):
     script = "quart_trio_service.py"
-    client_backend = "trio"
