@@ -1,4 +1,4 @@
-"""The report: a table on stdout, JSON, and a PNG with one panel per scenario."""
+"""The report: a table on stdout and JSON (the plot is in :mod:`.plot`)."""
 
 from __future__ import annotations
 
@@ -22,11 +22,24 @@ def machine() -> dict[str, Any]:
             return "not installed"
 
     return {
+        "ray_anyio_src": _src_digest(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
-        **{name: installed(name) for name in ("ray", "anyio", "trio")},
+        **{name: installed(name) for name in ("ray", "anyio", "trio", "trio-asyncio")},
     }
+
+
+def _src_digest() -> str:
+    """A digest of ``src/ray_anyio`` as it is on disk: the code that was measured."""
+    import hashlib
+
+    src = Path(__file__).resolve().parent.parent / "src" / "ray_anyio"
+    digest = hashlib.sha1()
+    for path in sorted(src.rglob("*.py")):
+        digest.update(path.relative_to(src).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def trio_vs_asyncio(rows: list[Row]) -> list[Row]:
@@ -44,10 +57,15 @@ def trio_vs_asyncio(rows: list[Row]) -> list[Row]:
     for (scenario, case), backends in by_case.items():
         if {"asyncio", "trio"} <= backends.keys():
             a_row, t_row = backends["asyncio"], backends["trio"]
+            if "+-" in a_row.target:
+                continue  # a band around a set figure (a rate): not a cost
             if a_row.ratio is not None and t_row.ratio is not None:
                 a, t = a_row.ratio, t_row.ratio
             else:
                 a, t = a_row.value, t_row.value
+            # Where more is better (a throughput), trio's cost is a / t.
+            if a_row.target.startswith(">="):
+                a, t = t, a
             ratio = t / a if a else float("nan")
             out.append(
                 Row(
@@ -89,56 +107,7 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
-def write_json(rows: list[Row], path: Path) -> None:
-    path.write_text(
-        json.dumps(
-            {"machine": machine(), "rows": [r.as_dict() for r in rows]}, indent=2
-        )
-    )
-
-
-def _plotted(row: Row) -> float:
-    # Ratios to ray.get where the target is one; the measured value elsewhere.
-    if row.ratio is not None and row.ratio_to == "ray.get":
-        return row.ratio
-    return row.value
-
-
-def write_plot(rows: list[Row], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise SystemExit(
-            "--plot needs matplotlib: pip install 'ray-anyio[plot]'"
-        ) from exc
-    scenarios = sorted({r.scenario for r in rows if r.backend != "trio/asyncio"})
-    fig, axes = plt.subplots(1, len(scenarios), figsize=(4 * len(scenarios), 4))
-    if len(scenarios) == 1:
-        axes = [axes]
-    for ax, scenario in zip(axes, scenarios, strict=True):
-        mine = [
-            r for r in rows if r.scenario == scenario and r.backend != "trio/asyncio"
-        ]
-        labels, values = [], []
-        for r in mine:
-            labels.append(f"{r.case}\n{r.backend}")
-            values.append(_plotted(r))
-        # Green: target met; red: missed; grey: reported, no target.
-        shade = {True: "tab:green", False: "tab:red", None: "tab:gray"}
-        colors = [shade[r.ok] for r in mine]
-        ax.bar(range(len(values)), values, color=colors)
-        positive = [v for v in values if v > 0]
-        if positive and max(positive) > 100 * min(positive):
-            # e.g. B7: one cancelled get next to thousands of cancelled tasks.
-            ax.set_yscale("log")
-        ax.set_xticks(range(len(values)), labels, rotation=60, ha="right", fontsize=7)
-        unit = (
-            "x ray.get" if all(r.ratio_to == "ray.get" for r in mine) else mine[0].unit
-        )
-        ax.set_title(f"{scenario}: {mine[0].target}", fontsize=9)
-        ax.set_ylabel(unit)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+def write_json(rows: list[Row], path: Path, info: dict[str, Any] | None = None) -> None:
+    """Write ``rows`` and ``info`` (by default :func:`machine`) as JSON."""
+    data = {"machine": info or machine(), "rows": [r.as_dict() for r in rows]}
+    path.write_text(json.dumps(data, indent=2))

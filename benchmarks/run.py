@@ -1,10 +1,14 @@
-"""Benchmarks B1-B7 (and B4D) of ray-anyio against ray.get and Ray's native asyncio.
+"""Benchmarks of ray-anyio against ray.get, Ray's native asyncio and the like.
+
+B1-B8 (and B4D): get, wait, cancellation and fan-in; P1-P2: the actor pool;
+R1: map's rate limit. The ids are in benchmarks/scenarios.py.
 
     python benchmarks/run.py                     # every scenario, full sizes
     python benchmarks/run.py --quick             # small sizes, what nox -s bench runs
     python benchmarks/run.py --only B1,B3 --json results.json --plot bench.png
 
-Run from a checkout with ``pip install -e .[trio,plot]``. Every scenario runs
+Run from a checkout with ``pip install -e .[trio,plot]`` (and ``trio-asyncio``
+for its baselines, left out without it). Every scenario runs
 ray-anyio on each installed backend and its baselines in one process, the
 contenders taking turns run by run; every figure is a median.
 """
@@ -24,13 +28,8 @@ import ray
 # ``benchmarks`` (whose modules import each other relatively).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.report import (
-    format_table,
-    machine,
-    trio_vs_asyncio,
-    write_json,
-    write_plot,
-)
+from benchmarks.plot import write_plot
+from benchmarks.report import format_table, machine, trio_vs_asyncio, write_json
 from benchmarks.scenarios import SCENARIOS
 from benchmarks.timing import Context, Row
 
@@ -61,8 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(quick=args.quick, backends=backends)
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     rows: list[Row] = []
+    # Taken before the runs: the code measured is the code imported now.
+    info = machine()
     try:
-        print(f"machine: {machine()}", flush=True)
+        print(f"machine: {info}", flush=True)
         for scenario in wanted:
             start = time.perf_counter()
             new = SCENARIOS[scenario](ctx)
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     missed = [r for r in rows if r.ok is False]
     print(f"{len(rows)} rows, {len(missed)} missed target(s)")
     if args.json:
-        write_json(rows, args.json)
+        write_json(rows, args.json, info)
     if args.plot:
         write_plot(rows, args.plot)
     return 0

@@ -6,7 +6,11 @@ from collections.abc import Callable
 
 from .scenarios_batches import b4d_drain_batches
 from .scenarios_cancel import b6_memory, b7_cancel
-from .scenarios_get import b1_get_finished, b2_get_running, b3_sequential, b5_stall
+from .scenarios_fanin import b8_fan_in
+from .scenarios_get import b1_get_finished, b2_get_running, b5_stall
+from .scenarios_pool import p1_pool_throughput, p2_pool_slow_member
+from .scenarios_rate import r1_rate
+from .scenarios_sequential import b3_sequential
 from .scenarios_wait import b4_drain
 from .timing import Context, Row
 
@@ -19,4 +23,8 @@ SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
     "B5": b5_stall,
     "B6": b6_memory,
     "B7": b7_cancel,
+    "B8": b8_fan_in,
+    "P1": p1_pool_throughput,
+    "P2": p2_pool_slow_member,
+    "R1": r1_rate,
 }

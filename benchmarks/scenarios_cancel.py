@@ -1,7 +1,7 @@
 """Scenarios B6 and B7: what a pending call holds, and what cancelling it leaves.
 
 Both count registrations with :func:`ray_anyio.testing.live_registrations` and
-wait for queued withdrawals with ``ray_anyio._core._watcher.wait_withdrawn``,
+wait for queued withdrawals with ``ray_anyio._core._withdraw.wait_withdrawn``,
 so that a run never starts while the previous one is still being withdrawn.
 """
 
@@ -19,7 +19,7 @@ import anyio
 import ray
 
 from ray_anyio import get, wait
-from ray_anyio._core._watcher import wait_withdrawn
+from ray_anyio._core._withdraw import wait_withdrawn
 from ray_anyio.testing import live_registrations
 
 from .timing import Context, Row, median, run_on, take_turns

@@ -1,8 +1,9 @@
-"""Scenarios B1-B3 and B5: ``get`` of finished and running refs, and the loop meanwhile.
+"""Scenarios B1, B2 and B5: ``get`` of finished and running refs, and the loop.
 
 Each function measures ray-anyio on every backend and its baselines in the same
 process, alternating them run by run so that machine noise hits all alike, and
-returns report rows whose figures are medians.
+returns report rows whose figures are medians. B3, one call at a time, is in
+:mod:`.scenarios_sequential`.
 """
 
 from __future__ import annotations
@@ -19,12 +20,22 @@ import ray
 
 from ray_anyio import get
 
+from .baselines import (
+    TRIO_ASYNCIO,
+    aio,
+    gather_refs,
+    has_trio_asyncio,
+    run_in_trio_asyncio,
+    to_thread_get,
+    to_thread_name,
+)
 from .timing import Context, Row, median, run_on, take_turns, time_async, time_sync
 from .workloads import finished_refs, new_sleeper, running_refs
 
 
 def b1_get_finished(ctx: Context) -> list[Row]:
     sizes = [100, 1000] if ctx.quick else [100, 1000, 10_000, 100_000]
+    trio_asyncio = has_trio_asyncio(ctx.backends)
     rows = []
     for n in sizes:
         refs = finished_refs(n)
@@ -34,21 +45,27 @@ def b1_get_finished(ctx: Context) -> list[Row]:
         }
         for b in ctx.backends:
             contenders[b] = partial(run_on, b, time_async, partial(get, refs))
+            contenders[to_thread_name(b)] = partial(
+                run_on, b, time_async, partial(to_thread_get, refs)
+            )
         if with_gather:
-            contenders["gather"] = partial(_time_gather, refs)
+            contenders["asyncio.gather"] = partial(_time_gather, refs)
+            if trio_asyncio:
+                contenders[TRIO_ASYNCIO] = partial(_time_trio_asyncio_gather, refs)
         # Runs of up to 10,000 refs take milliseconds, and a shared machine
         # spikes single runs, on every contender alike (see
-        # docs/performance.md): many runs. Native gather is the slow
-        # reference, not the target: 3 runs of it.
+        # docs/performance.md): many runs. Native gather (also through
+        # trio-asyncio) is the slow reference, not the target: 3 runs of it.
         ours = take_turns(
-            contenders, ctx.repeats(21 if n <= 10_000 else 5), at_most={"gather": 3}
+            contenders,
+            ctx.repeats(21 if n <= 10_000 else 5),
+            at_most={"asyncio.gather": 3, TRIO_ASYNCIO: 3},
         )
         base = ours["ray.get"]
-        gather = ours.get("gather", [])
         for b in ctx.backends:
-            baselines = {"ray.get": median(base)}
-            if with_gather:
-                baselines["asyncio.gather"] = median(gather)
+            compare = ["ray.get", to_thread_name(b)]
+            compare += [k for k in ("asyncio.gather", TRIO_ASYNCIO) if k in ours]
+            baselines = {name: median(ours[name]) for name in compare}
             ratio = median(ours[b]) / median(base)
             rows.append(
                 Row(
@@ -63,6 +80,7 @@ def b1_get_finished(ctx: Context) -> list[Row]:
                     "<= 1.10x for N >= 1e3",
                     ok=None if n < 1000 else ratio <= 1.10,
                     note="" if with_gather else "gather skipped (> 10 s)",
+                    compare=compare,
                 )
             )
     return rows
@@ -71,6 +89,11 @@ def b1_get_finished(ctx: Context) -> list[Row]:
 def _time_gather(refs: list[ray.ObjectRef[Any]]) -> float:
     """Seconds Ray's native ``asyncio.gather`` over ``refs`` takes."""
     return asyncio.run(time_async(partial(asyncio.gather, *refs)))
+
+
+def _time_trio_asyncio_gather(refs: list[ray.ObjectRef[Any]]) -> float:
+    """Seconds ``asyncio.gather`` over ``refs`` takes in trio, via trio-asyncio."""
+    return float(run_in_trio_asyncio(time_async, partial(aio(gather_refs), refs)))
 
 
 def b2_get_running(ctx: Context) -> list[Row]:
@@ -105,54 +128,6 @@ def b2_get_running(ctx: Context) -> list[Row]:
         )
         for b in ctx.backends
     ]
-
-
-def b3_sequential(ctx: Context) -> list[Row]:
-    m = 500 if ctx.quick else 2000
-    refs = finished_refs(m)
-
-    def ray_loop() -> None:
-        for ref in refs:
-            ray.get(ref)
-
-    async def ours_loop() -> None:
-        for ref in refs:
-            await get(ref)
-
-    async def native_loop() -> None:
-        for ref in refs:
-            await ref
-
-    contenders: dict[str, Callable[[], float]] = {
-        "ray.get": partial(time_sync, ray_loop),
-        "native": lambda: asyncio.run(time_async(native_loop)),
-    }
-    for b in ctx.backends:
-        contenders[b] = partial(run_on, b, time_async, ours_loop)
-    # Take turns: a run right after the native loop pays for Ray's clean-up
-    # of its futures, so no contender may always come after it.
-    totals = take_turns(contenders, ctx.repeats(11))
-    ours = {name: [t / m for t in times] for name, times in totals.items()}
-    base = ours["ray.get"]
-    native = ours["native"]
-    rows = []
-    for b in ctx.backends:
-        ratio = median(ours[b]) / median(base)
-        rows.append(
-            Row(
-                "B3",
-                "per await",
-                b,
-                median(ours[b]) * 1e6,
-                "us",
-                {"ray.get": median(base) * 1e6, "native await": median(native) * 1e6},
-                ratio,
-                "ray.get",
-                "<= 2x per call",
-                ok=ratio <= 2,
-            )
-        )
-    return rows
 
 
 async def _lag_while(work: Callable[[], Any]) -> float:

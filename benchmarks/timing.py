@@ -30,6 +30,9 @@ class Row:
     target: str = ""
     ok: bool | None = None
     note: str = ""
+    #: Names of ``baselines`` that are alternatives a user would pick instead,
+    #: measured in ``unit``: the plot draws them beside the row's value.
+    compare: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import ray
@@ -64,9 +66,31 @@ class _Blocker:
         self.events.setdefault(key, asyncio.Event()).set()
 
 
+class _Worker:
+    """A pool member whose calls take ``delay`` seconds each (0: a short call)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def work(self, x: int) -> int:
+        if self.delay:
+            time.sleep(self.delay)
+        return x
+
+    def ready(self) -> bool:
+        return True
+
+
+@ray.remote
+def noop(x: int) -> int:
+    """A task that returns at once."""
+    return x
+
+
 # Created with ``.options(num_cpus=0, max_concurrency=...)`` by the scenarios.
 Sleeper = ray.remote(_Sleeper)
 Blocker = ray.remote(_Blocker)
+Worker = ray.remote(_Worker)
 
 
 def new_sleeper() -> Any:
@@ -94,3 +118,10 @@ def blocked_refs(blocker: Any, n: int, key: int) -> list[ray.ObjectRef[Any]]:
     refs = [blocker.block.remote(key) for _ in range(n)]
     ray.get(blocker.until_blocked.remote(key, n))
     return refs
+
+
+def new_workers(delays: Sequence[float]) -> list[Any]:
+    """One started :class:`_Worker` actor per delay (calls one at a time each)."""
+    actors: list[Any] = [Worker.options(num_cpus=0).remote(d) for d in delays]
+    ray.get([actor.ready.remote() for actor in actors])
+    return actors

@@ -63,6 +63,29 @@ async def test_a_slow_actor_does_not_hold_back_the_others(workers: list[Any]) ->
     assert sorted(seen) == [2 * x for x in range(12)]
 
 
+async def test_a_slow_first_call_does_not_stall_an_ordered_map(
+    workers: list[Any],
+) -> None:
+    # Item 0 is on a blocked actor: in input order nothing can be yielded,
+    # yet the other actors go on with every other item.
+    blocked, *others = workers
+    ray.get(blocked.hold.remote(True))
+    pool = ray_anyio.ActorPool(workers)
+
+    async def finished_elsewhere() -> int:
+        stats = await ray_anyio.get([w.stats.remote() for w in others])
+        return sum(len(s["calls"]) - s["running"] for s in stats)
+
+    async with pool.map(double, range(20)) as results:
+        await ray_anyio.get(blocked.wait_running.remote(1))
+        with anyio.fail_after(60):
+            while await finished_elsewhere() < 19:  # a condition, polled
+                await anyio.sleep(0.05)
+        assert results.completed == 0  # nothing yielded before item 0
+        ray.get(blocked.hold.remote(False))
+        assert [v async for v in results] == [2 * x for x in range(20)]
+
+
 async def test_an_actor_killed_mid_map_leaves_and_its_item_is_retried(
     workers: list[Any],
 ) -> None:

@@ -98,8 +98,9 @@ def map(
     soon as one finishes, not when a whole batch has. So that a slow consumer
     (or, with ``ordered=True``, a slow early task) cannot make finished results
     pile up, at most ``2 * max_in_flight`` inputs are in progress or finished
-    but not yet yielded. ``max_per_second`` allows at most that many starts in
-    any one-second window (``None``: no limit).
+    but not yet yielded (an :class:`ActorPool`'s ``map`` holds more, see
+    there). ``max_per_second`` allows at most that many starts in any
+    one-second window (``None``: no limit).
 
     Order: ``ordered=True`` yields in input order, ``ordered=False`` in the order
     the tasks finish. Values are fetched as :func:`get` fetches them, in batches
@@ -132,6 +133,36 @@ def map(
         RuntimeError: the iterator is used outside its block.
         ray.exceptions.RaySystemError: Ray is not running, or stopped.
     """
+    return open_map(
+        fn,
+        iterables,
+        max_in_flight=max_in_flight,
+        max_per_second=max_per_second,
+        ordered=ordered,
+        return_exceptions=return_exceptions,
+        force=force,
+        cancel_timeout=cancel_timeout,
+        held=max_in_flight,
+    )
+
+
+def open_map(
+    fn: Any,
+    iterables: tuple[Iterable[Any] | AsyncIterable[Any], ...],
+    *,
+    max_in_flight: int,
+    max_per_second: float | None,
+    ordered: bool,
+    return_exceptions: bool,
+    force: bool,
+    cancel_timeout: float | None,
+    held: int,
+) -> Block[MapResults[Any]]:
+    """:func:`map`, holding up to ``held`` finished results beyond those running.
+
+    The arguments are checked as :func:`map` documents; :class:`.ActorPool`
+    uses this to hold more results behind a slow actor than ``map`` would.
+    """
     remote = is_remote(fn)
     if not remote and not callable(fn):
         raise TypeError(
@@ -154,7 +185,7 @@ def map(
     check_bool(force, "force")
     seconds = check_timeout(cancel_timeout, "cancel_timeout")
     results: MapResults[Any] = MapResults(
-        fn, remote, iterables, max_in_flight, rate, ordered, return_exceptions
+        fn, remote, iterables, max_in_flight, rate, ordered, return_exceptions, held
     )
     return _block(results, force, seconds)
 

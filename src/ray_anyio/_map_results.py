@@ -75,8 +75,12 @@ class MapResults(Progress, Generic[T]):
         rate: float | None,
         ordered: bool,
         return_exceptions: bool,
+        held: int,
     ) -> None:
         super().__init__(total=_length(iterables))
+        # How many finished results may wait, beyond those running, for an
+        # earlier one (ordered) or for the consumer: memory stays bounded.
+        self._held = held
         self._fn = fn
         self._remote = remote
         self._iterables = iterables
@@ -141,7 +145,7 @@ class MapResults(Progress, Generic[T]):
         # A place in _running is held while a task runs; one in _window until
         # its result has been yielded.
         self._running = anyio.Semaphore(self._max_in_flight)
-        self._window = anyio.Semaphore(2 * self._max_in_flight)
+        self._window = anyio.Semaphore(self._max_in_flight + self._held)
         self._changed = anyio.Event()
         group.start_soon(self._feed)
         group.start_soon(self._collect)

@@ -22,13 +22,19 @@ from ._core._block import Block
 from ._core._cancel import cancel_now
 from ._core._fetch import fetch_one
 from ._core._inputs import check_positive_int
-from ._map import map
+from ._map import open_map
 from ._map_results import MapResults
+from ._scope import DEFAULT_CANCEL_TIMEOUT
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 T = TypeVar("T")
+
+#: Finished results a ``map`` holds, per place, behind a slow earlier call:
+#: while one actor is k times slower than the rest, the others finish about k
+#: results per place that must wait for its one (ordered) or for the consumer.
+_HELD_PER_PLACE = 16
 
 #: The errors that take an actor out of the pool (and get its item retried).
 ACTOR_GONE = (ActorDiedError, ActorUnavailableError)
@@ -142,14 +148,22 @@ class ActorPool:
         errors, ``return_exceptions`` and progress counters. Leaving the
         block early or on an error cancels the calls in flight and starts no
         new one.
+
+        So that a slow actor does not hold back the others, up to 16 finished
+        results per place of the pool wait for an earlier, slower one (or for
+        a slow consumer) before the pool stops starting calls.
         """
         capacity = self._per_actor * len(self._live)
-        results: Block[MapResults[T]] = map(
+        results: Block[MapResults[T]] = open_map(
             partial(self.submit, fn),
-            *iterables,
+            iterables,
             max_in_flight=capacity,
+            max_per_second=None,
             ordered=ordered,
             return_exceptions=return_exceptions,
+            force=False,
+            cancel_timeout=DEFAULT_CANCEL_TIMEOUT,
+            held=_HELD_PER_PLACE * capacity,
         )
         return results
 
