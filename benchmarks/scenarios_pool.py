@@ -78,13 +78,19 @@ def p1_pool_throughput(ctx: Context) -> list[Row]:
     # Warm both paths up (first calls on fresh actors are slower), then 7
     # runs, taking turns.
     _theirs(actors, 20)
-    runs = take_turns(_pool_contenders(ctx, actors, n), ctx.repeats(7))
+    contenders = _pool_contenders(ctx, actors, n)
+    for b in ctx.backends:
+        contenders[f"{b} {PIPELINED}"] = partial(
+            run_on, b, time_async, partial(_ours, actors, n, True, 2)
+        )
+    runs = take_turns(contenders, ctx.repeats(7))
     for actor in actors:
         ray.kill(actor)
     rate = {name: n / median(times) for name, times in runs.items()}
     rows = []
     for b in ctx.backends:
         ratio = rate[b] / rate[THEIRS]
+        piped = f"{PIPELINED} ({b})"
         rows.append(
             Row(
                 "P1",
@@ -92,12 +98,12 @@ def p1_pool_throughput(ctx: Context) -> list[Row]:
                 b,
                 rate[b],
                 "items/s",
-                {THEIRS: rate[THEIRS]},
+                {THEIRS: rate[THEIRS], piped: rate[f"{b} {PIPELINED}"]},
                 ratio,
                 THEIRS,
                 ">= 1.0x (throughput)",
                 ok=ratio >= 1.0,
-                compare=[THEIRS],
+                compare=[THEIRS, piped],
             )
         )
     return rows
