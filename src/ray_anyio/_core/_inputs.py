@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 import ray
 
-from ._wakeup import current_waker
+from ._wakeup import await_asyncio_future, current_waker
 
 
 def is_awaitable(obj: object) -> bool:
@@ -42,7 +42,7 @@ async def resolve_chain(obj: Any) -> Any:
         if isinstance(obj, concurrent.futures.Future):
             obj = await _await_concurrent_future(obj)
         elif isinstance(obj, asyncio.Future):
-            obj = await _await_asyncio_future(obj)
+            obj = await await_asyncio_future(obj)
         else:
             obj = await obj
     return obj
@@ -54,19 +54,6 @@ def discard(obj: object) -> None:
         obj.close()
     elif isinstance(obj, (asyncio.Future, concurrent.futures.Future)):
         obj.cancel()
-
-
-async def _await_asyncio_future(fut: asyncio.Future[Any]) -> Any:
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
-    if loop is None or fut.get_loop() is not loop:
-        raise TypeError(
-            "an asyncio.Future can only be awaited on the asyncio event loop it "
-            "belongs to; on trio pass a coroutine or a concurrent.futures.Future"
-        )
-    return await fut
 
 
 async def _await_concurrent_future(fut: concurrent.futures.Future[Any]) -> Any:

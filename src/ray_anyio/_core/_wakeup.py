@@ -142,3 +142,17 @@ def _trio_waker(token: Any) -> Waker:
             pass
 
     return wake
+
+
+async def await_asyncio_future(fut: asyncio.Future[Any]) -> Any:
+    """Await an asyncio future, on the asyncio loop it belongs to only."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or fut.get_loop() is not loop:
+        raise TypeError(
+            "an asyncio.Future can only be awaited on the asyncio event loop it "
+            "belongs to; on trio pass a coroutine or a concurrent.futures.Future"
+        )
+    return await fut
