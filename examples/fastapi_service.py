@@ -18,10 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import FrameType
@@ -33,6 +31,7 @@ import uvicorn
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from ray.exceptions import RayError
+from squares import TrackerActor, slow_square, start_ray
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import ray_anyio
@@ -45,61 +44,6 @@ GRACEFUL_SHUTDOWN = 5
 CANCELLED_REQUESTS_TIMEOUT = 10.0
 
 logger = logging.getLogger("uvicorn.error")
-
-
-class Tracker:
-    """Counts what the service's tasks do, as they report it."""
-
-    def __init__(self) -> None:
-        self.counts = {"started": 0, "finished": 0, "cancelled": 0}
-
-    def record(self, event: str) -> None:
-        self.counts[event] += 1
-
-    def snapshot(self) -> dict[str, int]:
-        return dict(self.counts)
-
-
-# An actor that needs no CPU, so that every CPU of the Ray is left to tasks.
-TrackerActor: Any = ray.remote(num_cpus=0)(Tracker)
-
-
-@ray.remote
-def slow_square(x: int, seconds: float, tracker: Any) -> int:
-    """``x * x`` after ``seconds``, reporting to the tracker."""
-    try:
-        # Inside the try: once the tracker has heard of the start, it hears
-        # of the cancellation too. Short sleeps: ray.cancel() interrupts a
-        # running task between two bytecodes, with a KeyboardInterrupt.
-        tracker.record.remote("started")
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            time.sleep(min(0.05, seconds))
-    except KeyboardInterrupt:
-        ray.get(tracker.record.remote("cancelled"))
-        raise
-    ray.get(tracker.record.remote("finished"))
-    return x * x
-
-
-def start_ray() -> None:
-    """Start or join Ray without taking the server's signal handling away."""
-    # ray.cancel() stops a running task with SIGINT, which does nothing in a
-    # Ray started with SIGINT ignored (a shell without job control starts us
-    # so, and Ray's processes inherit it).
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    # ray.init() replaces the SIGTERM handler (the server's, which stops it
-    # gracefully) with one that exits on the spot; its core worker adds a
-    # C++ handler that prints a stack trace first. Put the server's back.
-    server_handler = signal.getsignal(signal.SIGTERM)
-    address = os.environ.get("RAY_ADDRESS", "local")
-    options: dict[str, Any] = {}
-    if address == "local" and os.environ.get("SQUARES_NUM_CPUS"):
-        options["num_cpus"] = int(os.environ["SQUARES_NUM_CPUS"])
-    ray.init(address=address, include_dashboard=False, **options)
-    if server_handler is not None:
-        signal.signal(signal.SIGTERM, server_handler)
 
 
 class RequestsInFlight:

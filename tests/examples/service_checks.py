@@ -87,28 +87,16 @@ def assert_no_crash(stderr: str) -> None:
         assert mark not in stderr, f"{mark!r} in the server's stderr:\n{stderr[-5000:]}"
 
 
-def counts_now(client: httpx.Client) -> Counts:
-    response = client.get("/tracker")
-    response.raise_for_status()
-    result: Counts = response.json()
-    return result
-
-
-def until_now(
-    client: httpx.Client,
-    before: Counts,
-    condition: Callable[[Counts], bool],
-    what: str,
+def until_blocking(
+    service: Service, before: Counts, condition: Callable[[Counts], bool], what: str
 ) -> Counts:
-    """:func:`until`, for a synchronous client."""
-    deadline = time.monotonic() + TRACKER_TIMEOUT
-    while True:
-        change = since(counts_now(client), before)
-        if condition(change):
-            return change
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {TRACKER_TIMEOUT} s for {what}; tracker: {change}")
-        time.sleep(0.1)  # polling a condition, with a deadline
+    """:func:`until`, from a synchronous test (on an event loop of its own)."""
+
+    async def poll() -> Counts:
+        async with client_of(service) as client:
+            return await until(client, before, condition, what)
+
+    return anyio.run(poll)
 
 
 def request_in_flight(service: Service, url: str) -> None:
@@ -201,16 +189,15 @@ class ServiceChecks:
     # client's event loop has no part in it (a thread holds the request).
     def test_sigterm_with_a_request_in_flight_exits_0(self, services: Services) -> None:
         service = services.take()
-        with httpx.Client(base_url=service.url, timeout=60) as client:
-            before = counts_now(client)
-            request = threading.Thread(
-                target=request_in_flight, args=(service, "/squares?n=2&delay=600")
-            )
-            request.start()
-            until_now(client, before, lambda c: c["started"] == 2, "both tasks to run")
-            status = service.stop(signal.SIGTERM)
-            request.join(timeout=60)
-            assert not request.is_alive(), "the request outlived the server"
+        before = httpx.get(f"{service.url}/tracker", timeout=60).json()
+        request = threading.Thread(
+            target=request_in_flight, args=(service, "/squares?n=2&delay=600")
+        )
+        request.start()
+        until_blocking(service, before, lambda c: c["started"] == 2, "both to run")
+        status = service.stop(signal.SIGTERM)
+        request.join(timeout=60)
+        assert not request.is_alive(), "the request outlived the server"
         stderr = service.stderr
         assert status == 0, stderr[-5000:]
         assert_no_crash(stderr)
