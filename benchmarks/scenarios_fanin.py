@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import ray
@@ -48,7 +48,8 @@ from .baselines import (
 from .timing import Context, Row, median, run_on, take_turns
 from .workloads import blocked_refs, new_blocker
 
-Refs = list[ray.ObjectRef[Any]]
+if TYPE_CHECKING:  # Ray 2.48's ObjectRef cannot be subscripted at run time
+    Refs = list[ray.ObjectRef[Any]]
 
 FLOOR = "ray.get(list)"
 NATIVE = "native await"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
@@ -35,7 +35,8 @@ from .baselines import (
 from .timing import Context, Row, median, run_on, take_turns, time_async, time_sync
 from .workloads import finished_refs
 
-Refs = list[ray.ObjectRef[Any]]
+if TYPE_CHECKING:  # Ray 2.48's ObjectRef cannot be subscripted at run time
+    Refs = list[ray.ObjectRef[Any]]
 
 NATIVE = "native await"
 TIMEOUT0_OUT = "ray.get(timeout=0) outside a loop"
