@@ -20,6 +20,12 @@ while every ``ray.wait`` call takes all remaining refs afresh: O(N) per call,
 O(N^2 / k) per drain. So a ``ray.wait`` drain is stopped after
 ``_BASELINE_LIMIT`` seconds; its time is then a lower bound, and the ratio to it
 an upper bound, which the row says.
+
+Beside both: the *list-copy floor*, ``refs = refs[k:]`` until empty, the
+least any drain that returns a new ``remaining`` list per call can cost. Each
+call references every ref left, O(N^2 / k) per drain too, with a small
+constant while the refs fit in the CPU's caches and a cache miss per ref once
+they do not; its growth is reported beside ours.
 """
 
 from __future__ import annotations
@@ -46,6 +52,9 @@ _BASELINE_LIMIT = 120.0
 
 Key = tuple[str, int, int]
 
+#: The list-copy floor's name in the rows.
+COPY = "list copy"
+
 
 async def _drain(refs: list[ray.ObjectRef[Any]], k: int) -> None:
     while refs:
@@ -60,6 +69,14 @@ def _ray_drain(refs: list[ray.ObjectRef[Any]], k: int, left: list[int]) -> None:
     left.append(len(refs))
 
 
+def _copy_drain(refs: list[ray.ObjectRef[Any]], k: int) -> None:
+    # The floor of any drain that returns a new list per call: each call
+    # references every ref left, which stops being cheap once the refs
+    # outgrow the CPU's caches.
+    while refs:
+        refs = refs[k:]
+
+
 def _sci(n: int) -> str:
     """``10000`` as ``1e4``, for case names."""
     return f"{n:.0e}".replace("e+0", "e").replace("e+", "e")
@@ -68,7 +85,7 @@ def _sci(n: int) -> str:
 def b4d_drain_batches(ctx: Context) -> list[Row]:
     sizes = [10_000, 100_000] if ctx.quick else [10_000, 100_000, 1_000_000]
     batches = [1000] if ctx.quick else [1000, 10_000]
-    names = [*ctx.backends, "ray.wait"]
+    names = [*ctx.backends, "ray.wait", COPY]
     refs = {n: finished_refs(n) for n in sizes}
     left: dict[tuple[int, int], list[int]] = {}
 
@@ -77,6 +94,8 @@ def b4d_drain_batches(ctx: Context) -> list[Row]:
         mine = list(refs[n])
         if name == "ray.wait":
             return time_sync(partial(_ray_drain, mine, k, left.setdefault((n, k), [])))
+        if name == COPY:
+            return time_sync(partial(_copy_drain, mine, k))
         return float(run_on(name, time_async, partial(_drain, mine, k)))
 
     # Every size takes turns in one series, as in B4: the growth compares
@@ -109,7 +128,7 @@ def b4d_drain_batches(ctx: Context) -> list[Row]:
 def _drain_row(b: str, n: int, k: int, times: dict[Key, float], left: int) -> Row:
     ours, theirs = times[(b, n, k)], times[("ray.wait", n, k)]
     ratio = ours / theirs
-    baselines = {"drain s": ours}
+    baselines = {"drain s": ours, f"{COPY} us/ref": times[(COPY, n, k)] / n * 1e6}
     if left:
         baselines["ray.wait s (stopped)"] = theirs
         baselines["ray.wait refs left"] = left
@@ -155,6 +174,7 @@ def _growth_row(
             f"us/ref at {_sci(small)}": per_ref(b, small) * 1e6,
             f"us/ref at {_sci(large)}": per_ref(b, large) * 1e6,
             "ray.wait growth" + (" at least" if capped else ""): theirs,
+            f"{COPY} growth": per_ref(COPY, large) / per_ref(COPY, small),
         },
         None,
         "",
