@@ -39,6 +39,11 @@ _THEIRS = [
     ("ordered=False", "navajowhite"),
     ("sleep loop (asyncio)", "tab:olive"),
     ("sleep loop", "khaki"),
+    ("2 per actor (asyncio)", "tab:pink"),
+    ("2 per actor", "plum"),
+    ("list copy", "tab:cyan"),
+    ("ray.wait", "tab:gray"),
+    ("anyio.Event", "tab:olive"),
 ]
 
 
@@ -89,11 +94,13 @@ def _panel(ax: Any, scenario: str, rows: list[Row]) -> None:
             )
             if row is not None and row.ratio is not None:
                 ax.bar_label(bar, [f"{row.ratio:.2f}x"], fontsize=6, padding=1)
-    cases = [textwrap.fill(case, 22) for case, _ in groups]
+    # Narrower labels where more groups share the panel's width.
+    cases = [textwrap.fill(case, max(8, 44 // len(groups))) for case, _ in groups]
     ax.set_xticks(range(len(groups)), cases, fontsize=7)
     ax.tick_params(axis="y", labelsize=7)
     ax.set_ylabel(rows[0].unit, fontsize=7)
-    target = rows[0].target
+    targets = list(dict.fromkeys(r.target for r in rows))
+    target = "; ".join(targets)
     ratio_to = f" (ratio to {rows[0].ratio_to})" if rows[0].ratio_to else ""
     ax.set_title(
         textwrap.fill(f"{scenario}: target {target}{ratio_to}", 48), fontsize=8
@@ -114,9 +121,11 @@ def write_plot(rows: list[Row], path: Path) -> None:
             "--plot needs matplotlib: pip install 'ray-anyio[plot]'"
         ) from exc
     mine = [r for r in rows if r.backend != "trio/asyncio"]
-    scenarios = list(dict.fromkeys(r.scenario for r in mine))
-    lines = math.ceil(len(scenarios) / _COLUMNS)
-    columns = min(_COLUMNS, len(scenarios))
+    # One panel per scenario and unit: B4D's costs per ref and its growth
+    # factors do not share an axis.
+    panels = list(dict.fromkeys((r.scenario, r.unit) for r in mine))
+    lines = math.ceil(len(panels) / _COLUMNS)
+    columns = min(_COLUMNS, len(panels))
     labels = {_ours(r.backend) for r in mine} | {n for r in mine for n in r.compare}
     ours = [_ours(b) for b in _OURS if _ours(b) in labels]
     legend = ours + sorted(labels - set(ours))
@@ -126,9 +135,10 @@ def write_plot(rows: list[Row], path: Path) -> None:
         lines, columns, figsize=(_WIDTH_INCHES, height), squeeze=False
     )
     flat = [ax for line in axes for ax in line]
-    for ax, scenario in zip(flat, scenarios, strict=False):
-        _panel(ax, scenario, [r for r in mine if r.scenario == scenario])
-    for ax in flat[len(scenarios) :]:
+    for ax, (scenario, unit) in zip(flat, panels, strict=False):
+        in_panel = [r for r in mine if (r.scenario, r.unit) == (scenario, unit)]
+        _panel(ax, scenario, in_panel)
+    for ax in flat[len(panels) :]:
         ax.set_visible(False)
     fig.legend(
         [Patch(color=_color(label)) for label in legend],

@@ -196,6 +196,7 @@ def b7_cancel(ctx: Context) -> list[Row]:
                 "same tasks on an Event",
                 "reported",
                 note="task teardown itself costs the event-loop baseline",
+                compare=["tasks awaiting anyio.Event ms"],
             )
         )
     ray.get(blocker.release.remote())

@@ -125,6 +125,7 @@ def b2_get_running(ctx: Context) -> list[Row]:
             "ray.get",
             "<= 1.05x",
             ok=median(ours[b]) / median(base) <= 1.05,
+            compare=["ray.get"],
         )
         for b in ctx.backends
     ]

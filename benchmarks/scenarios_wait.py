@@ -88,6 +88,7 @@ def _growth_rows(
                 f"growth <= {growth_limit:g}" if enforced else "reported",
                 ok=growth <= growth_limit if enforced else None,
                 note=note,
+                compare=[k for k in baselines if "/t(" in k],
             )
         )
     return rows
