@@ -165,6 +165,7 @@ def _install_shutdown_gate() -> None:
     @functools.wraps(original)
     def shutdown(*args: Any, **kwargs: Any) -> Any:
         GATE.close(SHUTDOWN_WAIT)
+        _forget_core_worker()
         try:
             return original(*args, **kwargs)
         finally:
@@ -176,6 +177,7 @@ def _install_shutdown_gate() -> None:
     # handler runs before it and keeps the package's threads (daemons) out of
     # Ray from then on; the main thread goes through.
     atexit.register(GATE.close, SHUTDOWN_WAIT)  # closed for good
+    atexit.register(lambda: _forget_core_worker())  # defined below
 
 
 _install_shutdown_gate()
@@ -201,22 +203,37 @@ def on_ready(
 # --- locality: CoreWorker.object_exists ------------------------------------------
 
 
-#: Whether the core worker can tell, from memory, that an object is in this
-#: process's memory store or this node's object store. Fallback:
-#: ``ray.wait(timeout=0, fetch_local=True)``.
+#: Whether the core worker can tell that an object is in this process's memory
+#: store or this node's object store (else ``ray.wait(timeout=0, ...)``).
 HAS_OBJECT_EXISTS = callable(
     getattr(getattr(ray._raylet, "CoreWorker", None), "object_exists", None)
 )
 
 
+#: ``(core worker, object_exists)``: every single-ref ``get`` asks for it.
+_local_check_cache: tuple[object, Callable[[Ref], bool]] | None = None
+
+
+def _forget_core_worker() -> None:  # keep no core worker alive past shutdown
+    global _local_check_cache
+    _local_check_cache = None
+
+
 def local_check() -> Callable[[Ref], bool] | None:
     """A function telling whether an object is local, or None to use ray.wait."""
-    if not HAS_OBJECT_EXISTS or in_client_mode():
+    global _local_check_cache
+    if not HAS_OBJECT_EXISTS:
         return None
     core_worker = getattr(_worker(), "core_worker", None)
+    cached = _local_check_cache
+    if cached is not None and cached[0] is core_worker:
+        return cached[1]
+    if in_client_mode():
+        return None
     if core_worker is None:
         raise not_running()
     exists: Callable[[Ref], bool] = core_worker.object_exists
+    _local_check_cache = (core_worker, exists)
     return exists
 
 

@@ -36,11 +36,15 @@ def _trio_lowlevel() -> Any:
     """``trio.lowlevel`` once trio is imported far enough to be running, else None."""
     global _lowlevel
     if _lowlevel is None:
-        lowlevel = getattr(sys.modules.get("trio"), "lowlevel", None)
+        trio = sys.modules.get("trio")
+        if trio is None:  # the common asyncio case: answer at once
+            return None
+        lowlevel = getattr(trio, "lowlevel", None)
         # Partly imported (by another thread): not running in this one yet.
-        if all(
-            hasattr(lowlevel, name)
-            for name in ("checkpoint", "in_trio_task", "current_trio_token")
+        if (
+            hasattr(lowlevel, "checkpoint")
+            and hasattr(lowlevel, "in_trio_task")
+            and hasattr(lowlevel, "current_trio_token")
         ):
             _lowlevel = lowlevel
     return _lowlevel
