@@ -31,7 +31,7 @@ import uvicorn
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from ray.exceptions import RayError
-from squares import TrackerActor, slow_square, start_ray
+from squares import TrackerActor, slow_square, squares_as_completed, start_ray
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import ray_anyio
@@ -173,16 +173,6 @@ async def stream_squares(
     """
     lines = squares_as_completed(request.state.tracker, n, delay)
     return StreamingResponse(lines, media_type="application/x-ndjson")
-
-
-async def squares_as_completed(
-    tracker: Any, n: int, delay: float
-) -> AsyncIterator[str]:
-    async with ray_anyio.open_scope() as scope:
-        refs = [scope.remote(slow_square, i, i * delay, tracker) for i in range(n)]
-        async with ray_anyio.as_completed(refs) as results:
-            async for index, value in results:
-                yield json.dumps({"index": index, "square": value}) + "\n"
 
 
 @app.get("/tracker")

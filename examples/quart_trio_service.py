@@ -20,8 +20,6 @@ import argparse
 import json
 import logging
 import signal
-from collections.abc import AsyncIterator
-from typing import Any
 
 import ray
 import trio
@@ -30,7 +28,7 @@ from hypercorn.trio import serve
 from quart import Response, abort, request
 from quart_trio import QuartTrio
 from ray.exceptions import RayError
-from squares import TrackerActor, slow_square, start_ray
+from squares import TrackerActor, slow_square, squares_as_completed, start_ray
 
 import ray_anyio
 
@@ -101,16 +99,6 @@ async def stream_squares() -> Response:
     n, delay = int_arg("n", 10), seconds_arg("delay")
     lines = squares_as_completed(app.extensions["tracker"], n, delay)
     return Response(lines, mimetype="application/x-ndjson")
-
-
-async def squares_as_completed(
-    tracker: Any, n: int, delay: float
-) -> AsyncIterator[str]:
-    async with ray_anyio.open_scope() as scope:
-        refs = [scope.remote(slow_square, i, i * delay, tracker) for i in range(n)]
-        async with ray_anyio.as_completed(refs) as results:
-            async for index, value in results:
-                yield json.dumps({"index": index, "square": value}) + "\n"
 
 
 @app.get("/tracker")

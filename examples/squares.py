@@ -1,4 +1,4 @@
-"""What both web examples share: the Ray task, the tracker actor, starting Ray.
+"""What both web examples share: the Ray task, the tracker, Ray's start, a stream.
 
 Imported by ``fastapi_service.py`` and ``quart_trio_service.py``, which run
 as scripts from this folder (Python puts the script's folder on ``sys.path``).
@@ -6,12 +6,16 @@ as scripts from this folder (Python puts the script's folder on ``sys.path``).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import ray
+
+import ray_anyio
 
 
 class Tracker:
@@ -68,3 +72,18 @@ def start_ray() -> None:
     ray.init(address=address, include_dashboard=False, **options)
     if server_handler is not None:
         signal.signal(signal.SIGTERM, server_handler)
+
+
+async def squares_as_completed(
+    tracker: Any, n: int, delay: float
+) -> AsyncIterator[str]:
+    """One JSON line per task as it finishes; task ``i`` takes ``i * delay`` s.
+
+    The scope owns the tasks: when the server cancels the response (its
+    client has gone), the scope cancels the tasks still running.
+    """
+    async with ray_anyio.open_scope() as scope:
+        refs = [scope.remote(slow_square, i, i * delay, tracker) for i in range(n)]
+        async with ray_anyio.as_completed(refs) as results:
+            async for index, value in results:
+                yield json.dumps({"index": index, "square": value}) + "\n"

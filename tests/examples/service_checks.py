@@ -27,8 +27,11 @@ from .conftest import Service, Services
 
 Counts = dict[str, int]
 
-#: Seconds a check waits for the tracker to show what it expects.
-TRACKER_TIMEOUT = 60.0
+#: Seconds a check waits for the tracker to show what it expects. Generous:
+#: after the tasks a test cancelled, the next test's tasks wait for Ray to give
+#: their CPUs back, or to start workers, which can take a minute on a machine
+#: that runs the rest of the suite beside the servers.
+TRACKER_TIMEOUT = 180.0
 #: Text of a crash, a C++ stack dump or an abort in a server's stderr.
 CRASH_MARKS = (
     "Stack trace",
