@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -70,21 +71,34 @@ async def test_large_or_unknown_values_go_to_a_thread(
     assert len(thread_calls) == 1
 
 
-async def test_loop_runs_while_a_large_value_is_stored() -> None:
-    ticks = 0
+async def test_loop_runs_while_a_large_value_is_stored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The put's job waits until the loop has gone round ten times: an inline
+    # put, or a loop blocked by the job, never lets it (however busy the
+    # machine, which counting ticks during a real put could not tell apart).
+    looped = threading.Event()
+    waited: list[bool] = []
+    real = _threads.run
 
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
+    async def held(lane: _threads.Lane, fn: Callable[[], Any], stop: Any) -> Any:
+        def job() -> Any:
+            waited.append(looped.wait(timeout=30))
+            return fn()
+
+        return await real(lane, job, stop)
+
+    monkeypatch.setattr(_threads, "run", held)
+
+    async def loop_round() -> None:
+        for _ in range(10):
             await anyio.sleep(0)
+        looped.set()
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(tick)
-        before = ticks
+        tg.start_soon(loop_round)
         ref = await ray_anyio.put(b"z" * (64 << 20))
-        assert ticks - before > 10  # an inline put would allow one or two
-        tg.cancel_scope.cancel()
+    assert waited == [True]
     assert len(await ray_anyio.get(ref)) == 64 << 20
 
 
