@@ -35,10 +35,7 @@ class Tracker:
 TrackerActor: Any = ray.remote(num_cpus=0)(Tracker)
 
 
-# A fresh worker process per call (max_calls=1): Ray cancels a running task
-# politely with a SIGINT, and under load the tracker counted a cancellation in
-# a task nobody cancelled, the next one its worker ran after a cancelled task.
-@ray.remote(max_calls=1)
+@ray.remote
 def slow_square(x: int, seconds: float, tracker: Any) -> int:
     """``x * x`` after ``seconds``, reporting to the tracker."""
     try:
