@@ -42,6 +42,8 @@ _THEIRS = [
     ("2 per actor (asyncio)", "tab:pink"),
     ("2 per actor", "plum"),
     ("list copy", "tab:cyan"),
+    ("task per actor (asyncio)", "darkcyan"),
+    ("task per actor", "paleturquoise"),
     ("ray.wait", "tab:gray"),
     ("anyio.Event", "tab:olive"),
 ]
