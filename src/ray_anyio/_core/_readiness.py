@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ray.exceptions import RaySystemError
@@ -91,32 +92,39 @@ class Poller:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._entries: dict[tuple[Ref, bool], list[Callback]] = {}
+        # fetch_local -> ref -> its callbacks. A registration is one entry (or
+        # one more callback) and a partial: a wait over many pending refs
+        # registers each of them, so what one costs is kept small.
+        self._entries: dict[bool, dict[Ref, list[Callback]]] = {True: {}, False: {}}
         self._running = False
 
     def add(self, ref: Ref, fetch_local: bool, callback: Callback) -> Withdraw:
         """Report ``ref`` ready to ``callback``; return a function that withdraws it."""
-        key = (ref, fetch_local)
         with self._cond:
-            self._entries.setdefault(key, []).append(callback)
+            entries = self._entries[fetch_local]
+            callbacks = entries.get(ref)
+            if callbacks is None:
+                entries[ref] = [callback]
+            else:
+                callbacks.append(callback)
             if not self._running:
                 self._running = True
                 _threads.POLL.submit(self._run)
+        return partial(self._withdraw, ref, fetch_local, callback)
 
-        def withdraw() -> None:
-            with self._cond:
-                callbacks = self._entries.get(key)
-                if callbacks is not None and callback in callbacks:
-                    callbacks.remove(callback)
-                    if not callbacks:
-                        del self._entries[key]
-
-        return withdraw
+    def _withdraw(self, ref: Ref, fetch_local: bool, callback: Callback) -> None:
+        with self._cond:
+            entries = self._entries[fetch_local]
+            callbacks = entries.get(ref)
+            if callbacks is not None and callback in callbacks:
+                callbacks.remove(callback)
+                if not callbacks:
+                    del entries[ref]
 
     def pending(self) -> int:
         """How many refs are registered (for :mod:`ray_anyio.testing`)."""
         with self._cond:
-            return len(self._entries)
+            return sum(len(entries) for entries in self._entries.values())
 
     def _run(self) -> None:
         while self._round():
@@ -132,12 +140,10 @@ class Poller:
         session = _ray.session()
         with _ray.GATE.using(session) as live:
             with self._cond:
-                if not self._entries:
+                groups = {fl: list(entries) for fl, entries in self._entries.items()}
+                if not any(groups.values()):
                     self._running = False
                     return False
-                groups: dict[bool, list[Ref]] = {True: [], False: []}
-                for ref, fetch_local in self._entries:
-                    groups[fetch_local].append(ref)
             try:
                 if not live:
                     raise _ray.not_running()
@@ -173,8 +179,14 @@ class Poller:
     ) -> None:
         fire: list[Callback] = []
         with self._cond:
-            for key in list(self._entries) if keys is None else keys:
-                fire.extend(self._entries.pop(key, ()))
+            if keys is None:  # everyone
+                for entries in self._entries.values():
+                    for callbacks in entries.values():
+                        fire.extend(callbacks)
+                    entries.clear()
+            else:
+                for ref, fetch_local in keys:
+                    fire.extend(self._entries[fetch_local].pop(ref, ()))
         for callback in fire:
             callback(exc)
 
