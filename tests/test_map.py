@@ -119,6 +119,26 @@ async def test_async_iterable_input() -> None:
         assert sorted([v async for v in results]) == [x * x for x in range(5)]
 
 
+async def test_each_step_is_a_checkpoint() -> None:
+    # A result that is ready still takes a cancellation first.
+    refs = [ray.put(0), ray.put(1)]
+    await ray_anyio.wait(refs, num_returns=2)
+    async with ray_anyio.map(refs.__getitem__, range(2)) as results:
+        assert await results.__anext__() == 0
+        with anyio.fail_after(30):
+            while results._next_finished() is None:  # the collector's turn
+                await anyio.sleep(0.01)
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await results.__anext__()
+        assert scope.cancelled_caught
+        assert await results.__anext__() == 1
+        with anyio.CancelScope() as scope:  # and so does the end
+            scope.cancel()
+            await results.__anext__()
+        assert scope.cancelled_caught
+
+
 async def test_empty_input() -> None:
     async with ray_anyio.map(square, []) as results:
         assert [v async for v in results] == []

@@ -111,6 +111,23 @@ async def test_the_last_actor_dying_raises_actor_died(workers: list[Any]) -> Non
         await pool.submit(double, 2)
 
 
+async def test_submit_is_a_checkpoint(workers: list[Any]) -> None:
+    # Cancelled before it starts: no call is made, and a place is free at once.
+    pool = ray_anyio.ActorPool(workers)
+    made: list[int] = []
+
+    def call(actor: Any, x: int) -> Any:
+        made.append(x)
+        return double(actor, x)
+
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await pool.submit(call, 5)
+    assert scope.cancelled_caught
+    assert made == []
+    assert await pool.submit(call, 6) == 12
+
+
 async def test_a_method_error_is_not_retried(workers: list[Any]) -> None:
     pool = ray_anyio.ActorPool(workers, retries=5)
     with pytest.raises(ValueError, match="bad 7"):

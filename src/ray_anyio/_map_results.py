@@ -109,12 +109,18 @@ class MapResults(Progress, Generic[T]):
             raise RuntimeError(
                 "use the iterator inside `async with map(...) as results:`"
             )
-        await checkpoint()
-        while (number := self._next_finished()) is None:
-            if self._fed_all and not self._slots:
-                raise StopAsyncIteration
-            self._changed = anyio.Event()
-            await self._changed.wait()
+        number = self._next_finished()
+        if number is None:
+            # Waiting for a result is this step's checkpoint; at the end, an
+            # explicit one is.
+            while (number := self._next_finished()) is None:
+                if self._fed_all and not self._slots:
+                    await checkpoint()
+                    raise StopAsyncIteration
+                self._changed = anyio.Event()
+                await self._changed.wait()
+        else:
+            await checkpoint()
         if not isinstance(self._slots[number], Outcome):
             await self._fetch_from(number)
         outcome = self._slots.pop(number)
@@ -143,9 +149,13 @@ class MapResults(Progress, Generic[T]):
         self._watcher = watcher
         self._group = group
         # A place in _running is held while a task runs; one in _window until
-        # its result has been yielded.
+        # its result has been yielded. The feeder is their only taker: taking a
+        # free place of the window need not yield (taking one of _running
+        # still does, once per start, so that a long input lets others run).
         self._running = anyio.Semaphore(self._max_in_flight)
-        self._window = anyio.Semaphore(self._max_in_flight + self._held)
+        self._window = anyio.Semaphore(
+            self._max_in_flight + self._held, fast_acquire=True
+        )
         self._changed = anyio.Event()
         group.start_soon(self._feed)
         group.start_soon(self._collect)

@@ -22,6 +22,7 @@ from ._core._block import Block
 from ._core._cancel import cancel_now
 from ._core._fetch import fetch_one
 from ._core._inputs import check_positive_int
+from ._core._wakeup import checkpoint
 from ._map import open_map
 from ._map_results import MapResults
 from ._scope import DEFAULT_CANCEL_TIMEOUT
@@ -114,6 +115,11 @@ class ActorPool:
             Exception: the call's own error (never retried).
             ray.exceptions.ActorDiedError: no live actor is left.
         """
+        await checkpoint()
+        return await self._run(fn, *args)
+
+    async def _run(self, fn: Callable[..., ray.ObjectRef[T]], /, *args: Any) -> T:
+        """:meth:`submit` without its own checkpoint (``map``'s steps are)."""
         attempt = 0
         while True:
             actor = await self._take_place()
@@ -155,7 +161,7 @@ class ActorPool:
         """
         capacity = self._per_actor * len(self._live)
         results: Block[MapResults[T]] = open_map(
-            partial(self.submit, fn),
+            partial(self._run, fn),
             iterables,
             max_in_flight=capacity,
             max_per_second=None,
@@ -187,7 +193,10 @@ class ActorPool:
         _, receive = self._streams()
         while True:
             try:
-                actor = await receive.receive()
+                try:
+                    actor = receive.receive_nowait()
+                except anyio.WouldBlock:
+                    actor = await receive.receive()
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 raise self._no_actor() from None
             if any(actor is live for live in self._live):
