@@ -75,7 +75,10 @@ class Service:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.stderr_path = self._logs / f"{self._script.stem}-{self.port}.stderr"
-        env = dict(os.environ, RAY_ADDRESS="local", SQUARES_NUM_CPUS="2")
+        # Twice the CPUs the largest check keeps busy: a check's tasks must
+        # not wait for the CPUs of the previous check's cancelled tasks, whose
+        # workers Ray may still be winding down (or killing, after a force).
+        env = dict(os.environ, RAY_ADDRESS="local", SQUARES_NUM_CPUS="4")
         with self.stderr_path.open("wb") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, str(self._script), "--port", str(self.port)],
