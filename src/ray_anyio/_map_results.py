@@ -109,18 +109,16 @@ class MapResults(Progress, Generic[T]):
             raise RuntimeError(
                 "use the iterator inside `async with map(...) as results:`"
             )
-        number = self._next_finished()
-        if number is None:
-            # Waiting for a result is this step's checkpoint; at the end, an
-            # explicit one is.
-            while (number := self._next_finished()) is None:
-                if self._fed_all and not self._slots:
-                    await checkpoint()
-                    raise StopAsyncIteration
-                self._changed = anyio.Event()
-                await self._changed.wait()
-        else:
+        # The step's checkpoint: waiting for a result is one; a result that
+        # is ready already, or the end, takes an explicit one.
+        if self._next_finished() is not None:
             await checkpoint()
+        while (number := self._next_finished()) is None:
+            if self._fed_all and not self._slots:
+                await checkpoint()
+                raise StopAsyncIteration
+            self._changed = anyio.Event()
+            await self._changed.wait()
         if not isinstance(self._slots[number], Outcome):
             await self._fetch_from(number)
         outcome = self._slots.pop(number)
