@@ -20,7 +20,7 @@ results fully, in input order (both ``map``s are ordered).
   with ``max_in_flight_per_actor=2`` (the next call already queued at the
   actor, so that no actor idles during a round trip), and the ideal once
   every call also pays one round trip (measured: 20 calls one by one on a
-  5 ms actor, less their delay).
+  fast actor, less their delay).
 """
 
 from __future__ import annotations
