@@ -164,6 +164,40 @@ async def test_leaving_early_cancels_the_calls_in_flight(workers: list[Any]) -> 
                 await anyio.sleep(0.05)
     started = sum(len(ray.get(w.stats.remote())["calls"]) for w in workers)
     assert started == 3  # and no new call was started
+    # The cancelled calls gave their places back: each actor takes a call
+    # again, all three at once.
+    for w in workers:
+        ray.get(w.hold.remote(False))
+    with anyio.fail_after(30):
+        async with pool.map(double, range(3)) as results:
+            assert [v async for v in results] == [0, 2, 4]
+    assert all(len(ray.get(w.stats.remote())["calls"]) == 2 for w in workers)
+
+
+async def test_an_actor_on_another_node() -> None:
+    # Its results are large enough to stay in that node's object store.
+    far = PoolWorker.options(resources={"remote": 0.01}).remote()  # type: ignore[attr-defined]
+    try:
+        pool = ray_anyio.ActorPool([far])
+        big = b"x" * 200_000
+        with anyio.fail_after(60):
+            async with pool.map(double, [big, big, big]) as results:
+                assert [v async for v in results] == [2 * big] * 3
+    finally:
+        ray.kill(far)
+
+
+async def test_fn_must_return_a_ref(workers: list[Any]) -> None:
+    pool = ray_anyio.ActorPool(workers[:1])
+
+    def call(actor: Any, x: int) -> Any:
+        return x if x == 1 else actor.double.remote(x)
+
+    async with pool.map(call, range(4), return_exceptions=True) as results:
+        values = [v async for v in results]
+    assert values[0] == 0 and values[2:] == [4, 6]  # its place was given back
+    assert isinstance(values[1], TypeError)
+    assert "must return the ObjectRef of one actor call" in str(values[1])
 
 
 async def test_several_iterables_are_zipped(workers: list[Any]) -> None:

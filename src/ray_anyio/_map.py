@@ -133,42 +133,38 @@ def map(
         RuntimeError: the iterator is used outside its block.
         ray.exceptions.RaySystemError: Ray is not running, or stopped.
     """
-    return open_map(
-        fn,
-        iterables,
-        max_in_flight=max_in_flight,
-        max_per_second=max_per_second,
-        ordered=ordered,
-        return_exceptions=return_exceptions,
-        force=force,
-        cancel_timeout=cancel_timeout,
-        held=max_in_flight,
-    )
-
-
-def open_map(
-    fn: Any,
-    iterables: tuple[Iterable[Any] | AsyncIterable[Any], ...],
-    *,
-    max_in_flight: int,
-    max_per_second: float | None,
-    ordered: bool,
-    return_exceptions: bool,
-    force: bool,
-    cancel_timeout: float | None,
-    held: int,
-) -> Block[MapResults[Any]]:
-    """:func:`map`, holding up to ``held`` finished results beyond those running.
-
-    The arguments are checked as :func:`map` documents; :class:`.ActorPool`
-    uses this to hold more results behind a slow actor than ``map`` would.
-    """
     remote = is_remote(fn)
     if not remote and not callable(fn):
         raise TypeError(
             "fn must be a @ray.remote function, an actor method or a callable "
             f"returning an ObjectRef or an awaitable, got {type(fn).__name__}"
         )
+    check_iterables(iterables)
+    check_positive_int(max_in_flight, "max_in_flight")
+    rate = check_rate(max_per_second, "max_per_second")
+    check_bool(ordered, "ordered")
+    check_bool(return_exceptions, "return_exceptions")
+    check_bool(force, "force")
+    seconds = check_timeout(cancel_timeout, "cancel_timeout")
+    results: MapResults[Any] = MapResults(
+        fn,
+        remote,
+        iterables,
+        max_in_flight,
+        rate,
+        ordered,
+        return_exceptions,
+        held=max_in_flight,
+    )
+    return map_block(results, force, seconds)
+
+
+def check_iterables(iterables: tuple[Any, ...]) -> None:
+    """The inputs of a ``map``: at least one, each a plain or async iterable.
+
+    Raises:
+        TypeError: no iterable, or one that is not iterable.
+    """
     if not iterables:
         raise TypeError("map() needs at least one iterable of inputs after fn")
     for position, iterable in enumerate(iterables):
@@ -178,29 +174,24 @@ def open_map(
                 f"{name} must be an iterable or an async iterable, got "
                 f"{type(iterable).__name__}"
             )
-    check_positive_int(max_in_flight, "max_in_flight")
-    rate = check_rate(max_per_second, "max_per_second")
-    check_bool(ordered, "ordered")
-    check_bool(return_exceptions, "return_exceptions")
-    check_bool(force, "force")
-    seconds = check_timeout(cancel_timeout, "cancel_timeout")
-    results: MapResults[Any] = MapResults(
-        fn, remote, iterables, max_in_flight, rate, ordered, return_exceptions, held
-    )
-    return _block(results, force, seconds)
 
 
 @block("map")
-async def _block(
+async def map_block(
     results: MapResults[T], force: bool, cancel_timeout: float | None
 ) -> AsyncIterator[MapResults[T]]:
+    """The block of a ``map`` whose iterator is ``results`` (a pool's too).
+
+    Its scope owns the tasks ``results`` starts; leaving it cancels them with
+    ``force`` and ``cancel_timeout`` as :func:`open_scope` does.
+    """
     async with open_scope(force=force, cancel_timeout=cancel_timeout) as scope:
-        with Watcher() as watcher:
+        with Watcher(fetch_local=results.WATCH_LOCAL) as watcher:
             async with FirstErrorGroup() as group:
                 results._start(scope, watcher, group)
                 try:
                     yield results
                 finally:
-                    results._closed = True
+                    results._close()
                     group.cancel()
         scope.cancel()  # whatever still runs is not wanted

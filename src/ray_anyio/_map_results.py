@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import anyio
 import ray
@@ -65,6 +65,10 @@ class MapResults(Progress, Generic[T]):
     that failed), ``completed`` and ``failed`` the results handed out, and
     ``total`` the shortest input length when every iterable has a length.
     """
+
+    #: Whether the block's watcher reports a task only once its result is on
+    #: this node (a subclass that fetches as soon as it hears needs that).
+    WATCH_LOCAL: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -158,6 +162,11 @@ class MapResults(Progress, Generic[T]):
         group.start_soon(self._feed)
         group.start_soon(self._collect)
 
+    def _close(self) -> None:
+        """The block is ending: the iterator is done with (its tasks are
+        cancelled by the block's scope)."""
+        self._closed = True
+
     def _next_finished(self) -> int | None:
         if self._ordered:
             return self._next if self._next in self._finished else None
@@ -198,17 +207,27 @@ class MapResults(Progress, Generic[T]):
                     self._finish(number, Outcome(error=exc), ran=False)
                     break
                 await self._window.acquire()
-                await self._running.acquire()
+                place = await self._take_place()
                 if self._limiter is not None:
                     await self._limiter.wait()
-                self._submit(args)
+                self._start_input(self._take_number(), place, args)
         finally:
             self._fed_all = True
             self._changed.set()
             await inputs.aclose()
 
-    def _submit(self, args: tuple[Any, ...]) -> None:
-        number = self._take_number()
+    # --- places: what an ActorPool's map replaces (see _pool.PoolResults) ----
+
+    async def _take_place(self) -> Any:
+        """Wait for a place to run one input: here one of ``max_in_flight``."""
+        await self._running.acquire()
+
+    def _give_place(self, number: int) -> None:
+        """Input ``number`` has stopped running: its place goes to the next."""
+        self._running.release()
+
+    def _start_input(self, number: int, place: Any, args: tuple[Any, ...]) -> None:
+        """Start input ``number`` on the ``place`` it holds."""
         try:
             result = self._call(args)
         except Exception as exc:  # the item's own error (bad arguments, ...)
@@ -271,5 +290,5 @@ class MapResults(Progress, Generic[T]):
         if not self._ordered:
             self._order.append(number)
         if ran:
-            self._running.release()
+            self._give_place(number)
         self._changed.set()

@@ -10,7 +10,6 @@ retried on another actor.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
-from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -20,12 +19,11 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError
 from ._core import _ray
 from ._core._block import Block
 from ._core._cancel import cancel_now
-from ._core._fetch import fetch_one
-from ._core._inputs import check_positive_int
+from ._core._fetch import Outcome, fetch_one, fetch_outcomes
+from ._core._inputs import check_bool, check_positive_int
 from ._core._wakeup import checkpoint
-from ._map import open_map
+from ._map import check_iterables, map_block
 from ._map_results import MapResults
-from ._scope import DEFAULT_CANCEL_TIMEOUT
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -116,10 +114,6 @@ class ActorPool:
             ray.exceptions.ActorDiedError: no live actor is left.
         """
         await checkpoint()
-        return await self._run(fn, *args)
-
-    async def _run(self, fn: Callable[..., ray.ObjectRef[T]], /, *args: Any) -> T:
-        """:meth:`submit` without its own checkpoint (``map``'s steps are)."""
         attempt = 0
         while True:
             actor = await self._take_place()
@@ -132,9 +126,8 @@ class ActorPool:
                     cancel_now([ref])
                     raise
             except ACTOR_GONE as exc:
-                self._leave(actor, exc)
                 attempt += 1
-                if attempt > self._retries or not self._live:
+                if not self._retry_after(actor, exc, attempt):
                     raise
             finally:
                 self._give_place(actor)
@@ -159,19 +152,20 @@ class ActorPool:
         results per place of the pool wait for an earlier, slower one (or for
         a slow consumer) before the pool stops starting calls.
         """
-        capacity = self._per_actor * len(self._live)
-        results: Block[MapResults[T]] = open_map(
-            partial(self._run, fn),
-            iterables,
-            max_in_flight=capacity,
-            max_per_second=None,
-            ordered=ordered,
-            return_exceptions=return_exceptions,
-            force=False,
-            cancel_timeout=DEFAULT_CANCEL_TIMEOUT,
-            held=_HELD_PER_PLACE * capacity,
+        if not callable(fn):
+            raise TypeError(
+                "fn must be a callable taking (actor, *args) and returning the "
+                f"ObjectRef of one actor call, got {type(fn).__name__}"
+            )
+        check_iterables(iterables)
+        check_bool(ordered, "ordered")
+        check_bool(return_exceptions, "return_exceptions")
+        results: PoolResults[T] = PoolResults(
+            self, fn, iterables, ordered, return_exceptions
         )
-        return results
+        # The calls in flight are cancelled without waiting for them to stop:
+        # a running synchronous actor method is only flagged (see the docs).
+        return map_block(results, False, 0)
 
     # --- places ----------------------------------------------------------------
 
@@ -207,13 +201,122 @@ class ActorPool:
         if any(actor is live for live in self._live):
             send.send_nowait(actor)
 
-    def _leave(self, actor: Any, exc: BaseException) -> None:
+    def _retry_after(self, actor: Any, exc: BaseException, attempt: int) -> bool:
+        """Take the dead ``actor`` out of the pool; True if the item may be retried.
+
+        ``exc`` ended the item's attempt number ``attempt`` (from 1).
+        """
         self._last_death = exc
         self._live = [live for live in self._live if live is not actor]
         if not self._live:
             self._streams()[0].close()  # wake every waiter: nothing is left
+        return attempt <= self._retries and bool(self._live)
 
     def _no_actor(self) -> BaseException:
         if self._last_death is not None:
             return self._last_death
         return ActorDiedError()
+
+
+class PoolResults(MapResults[T]):
+    """The iterator of :meth:`ActorPool.map`: a :class:`MapResults` whose
+    places are the pool's.
+
+    An input waits for a free place of the pool, and its call is watched
+    like a ``map`` task (no task of the event loop per call). A call's value
+    is fetched as soon as Ray has it on this node, so that a dead actor is
+    known at once: it leaves the pool and the item is tried again on another
+    (a task of the loop per retry).
+    """
+
+    WATCH_LOCAL = True
+
+    def __init__(
+        self,
+        pool: ActorPool,
+        fn: Callable[..., ray.ObjectRef[T]],
+        iterables: tuple[Any, ...],
+        ordered: bool,
+        return_exceptions: bool,
+    ) -> None:
+        # With every actor dead already, each item fails on its place.
+        capacity = max(1, pool._per_actor * len(pool._live))
+        super().__init__(
+            fn,
+            False,
+            iterables,
+            capacity,
+            None,
+            ordered,
+            return_exceptions,
+            held=_HELD_PER_PLACE * capacity,
+        )
+        self._pool = pool
+        # Input number -> (its actor, its arguments, its attempt), while running.
+        self._calls: dict[int, tuple[Any, tuple[Any, ...], int]] = {}
+
+    def _close(self) -> None:
+        super()._close()
+        # The calls still in flight are cancelled by the block's scope; their
+        # places are the pool's again at once, as submit's are.
+        while self._calls:
+            self._give_place(next(iter(self._calls)))
+
+    async def _take_place(self) -> Any:
+        try:
+            return await self._pool._take_place()
+        except ACTOR_GONE as exc:  # no live actor left: the item's error
+            return exc
+
+    def _give_place(self, number: int) -> None:
+        actor, _, _ = self._calls.pop(number)
+        self._pool._give_place(actor)
+
+    def _start_input(
+        self, number: int, place: Any, args: tuple[Any, ...], attempt: int = 0
+    ) -> None:
+        if isinstance(place, Exception):  # no live actor left
+            self._finish(number, Outcome(error=place), ran=False)
+            return
+        if self._closed:  # a place handed over as the block ended: no new call
+            self._pool._give_place(place)
+            return
+        self._calls[number] = (place, args, attempt)
+        try:
+            ref = self._fn(place, *args)
+            if not isinstance(ref, ray.ObjectRef):
+                raise TypeError(
+                    "fn(actor, *args) must return the ObjectRef of one actor "
+                    f"call, got {type(ref).__name__}"
+                )
+        except Exception as exc:  # the item's own error (bad arguments, ...)
+            self._settle(number, Outcome(error=exc))
+            return
+        self._scope._track(ref)
+        self._watch(number, ref)
+
+    async def _collect(self) -> None:
+        while True:
+            batch = await self._watcher.next_ready()
+            if not batch:
+                continue
+            # Reported on this node: nothing to wait for, the fetch is inline.
+            outcomes = await fetch_outcomes(batch, reported=True)
+            for ref, outcome in zip(batch, outcomes, strict=True):
+                self._scope._forget(ref)
+                for number in self._running_refs.pop(ref):
+                    self._settle(number, outcome)
+
+    def _settle(self, number: int, outcome: Outcome) -> None:
+        """The call of input ``number`` has ended with ``outcome``."""
+        if isinstance(outcome.error, ACTOR_GONE):
+            actor, args, attempt = self._calls.pop(number)
+            if self._pool._retry_after(actor, outcome.error, attempt + 1):
+                self._group.start_soon(self._retry, number, args, attempt + 1)
+                return
+            self._finish(number, outcome, ran=False)
+            return
+        self._finish(number, outcome)
+
+    async def _retry(self, number: int, args: tuple[Any, ...], attempt: int) -> None:
+        self._start_input(number, await self._take_place(), args, attempt)

@@ -47,6 +47,11 @@ _CHECKS = textwrap.dedent(
     def numbers():
         yield 1
 
+    @ray.remote(num_cpus=0)
+    class Doubler:
+        def double(self, x):
+            return 2 * x
+
     kept = []
 
     def ok(name):
@@ -90,6 +95,13 @@ _CHECKS = textwrap.dedent(
         async with ray_anyio.map(square, range(20), max_in_flight=4) as results:
             assert [v async for v in results] == [x * x for x in range(20)]
         ok("map")
+
+        pool = ray_anyio.ActorPool([Doubler.remote() for _ in range(2)])
+        double = lambda actor, x: actor.double.remote(x)
+        async with pool.map(double, range(20)) as results:
+            assert [v async for v in results] == [2 * x for x in range(20)]
+        assert await pool.submit(double, 21) == 42
+        ok("pool")
 
         try:
             async with ray_anyio.open_scope(cancel_timeout=1) as scope:
@@ -135,6 +147,7 @@ CHECKS = [
     "wait",
     "as_completed",
     "map",
+    "pool",
     "open_scope",
     "put",
     "stream",
