@@ -163,8 +163,7 @@ class MapResults(Progress, Generic[T]):
         group.start_soon(self._collect)
 
     def _close(self) -> None:
-        """The block is ending: the iterator is done with (its tasks are
-        cancelled by the block's scope)."""
+        """Mark the iterator done with; the block's scope cancels its tasks."""
         self._closed = True
 
     def _next_finished(self) -> int | None:

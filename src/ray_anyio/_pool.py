@@ -264,9 +264,16 @@ class PoolResults(MapResults[T]):
 
     async def _take_place(self) -> Any:
         try:
-            return await self._pool._take_place()
+            actor = await self._pool._take_place()
         except ACTOR_GONE as exc:  # no live actor left: the item's error
             return exc
+        if self._closed:
+            # Handed over as the block ended (_close gives places back just
+            # before it cancels the feeder): no new call, and the
+            # cancellation is on its way.
+            self._pool._give_place(actor)
+            await anyio.sleep_forever()
+        return actor
 
     def _give_place(self, number: int) -> None:
         actor, _, _ = self._calls.pop(number)
@@ -277,9 +284,6 @@ class PoolResults(MapResults[T]):
     ) -> None:
         if isinstance(place, Exception):  # no live actor left
             self._finish(number, Outcome(error=place), ran=False)
-            return
-        if self._closed:  # a place handed over as the block ended: no new call
-            self._pool._give_place(place)
             return
         self._calls[number] = (place, args, attempt)
         try:
