@@ -225,6 +225,24 @@ async def test_bad_arguments(
         ray_anyio.ActorPool(workers if actors is None else actors, **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        ((42, range(3)), {}, "fn must be a callable"),
+        ((double,), {}, "at least one iterable"),
+        ((double, 5), {}, "iterable must be an iterable"),
+        ((double, range(3)), {"ordered": "yes"}, "ordered"),
+        ((double, range(3)), {"return_exceptions": 1}, "return_exceptions"),
+    ],
+)
+async def test_bad_map_arguments(
+    workers: list[Any], args: tuple[Any, ...], kwargs: dict[str, Any], match: str
+) -> None:
+    pool = ray_anyio.ActorPool(workers)
+    with pytest.raises(TypeError, match=match):
+        pool.map(*args, **kwargs)
+
+
 async def test_a_remote_function_is_not_an_actor() -> None:
     with pytest.raises(TypeError, match="actor handle"):
         ray_anyio.ActorPool([square])

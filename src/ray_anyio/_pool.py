@@ -144,13 +144,25 @@ class ActorPool:
 
         ``iterables`` are zipped as :func:`map` zips them; results come in
         input order (``ordered=True``) or as they finish, with the same
-        errors, ``return_exceptions`` and progress counters. Leaving the
-        block early or on an error cancels the calls in flight and starts no
-        new one.
+        errors, ``return_exceptions`` and progress counters. A call's value
+        is fetched as soon as it is done, and a call on an actor that died is
+        retried as :class:`ActorPool` says. Leaving the block (the end,
+        ``break``, an exception, a cancellation) cancels the calls in flight
+        without waiting for them to stop (see the docs for what Ray does to a
+        running call), gives their places back at once and starts no new
+        call.
 
         So that a slow actor does not hold back the others, up to 16 finished
         results per place of the pool wait for an earlier, slower one (or for
         a slow consumer) before the pool stops starting calls.
+
+        Raises:
+            TypeError: ``fn`` is not callable; no iterable, or one that is not
+                iterable; ``ordered`` or ``return_exceptions`` is not a bool;
+                ``fn(actor, *args)`` returns something other than an
+                ObjectRef (raised in the iteration, as that item's error).
+            ray.exceptions.ActorDiedError: no live actor is left (as the
+                error of each item that finds none).
         """
         if not callable(fn):
             raise TypeError(
