@@ -52,9 +52,16 @@ def ray_cluster() -> Iterator[Cluster]:
         initialize_head=True,
         head_node_args={"num_cpus": 2, "include_dashboard": False},
     )
-    cluster.add_node(num_cpus=1, resources={"remote": 1})
+    # The driver joins before the second node exists: both nodes have this
+    # machine's address, and Ray 2.48 may attach a driver to either of them.
     ray.init(address=cluster.address, log_to_driver=False)
+    cluster.add_node(num_cpus=1, resources={"remote": 1})
     cluster.wait_for_nodes()
+    head = cluster.head_node
+    assert head is not None
+    assert ray.get_runtime_context().get_node_id() == head.node_id, (
+        "the driver must be on the head node: tests place objects away from it"
+    )
     # Start the workers the suite needs once, so no test pays for a spawn.
     ray.get([square.remote(i) for i in range(4)])
     ray.get(square.options(resources={"remote": 1}).remote(0))
