@@ -22,13 +22,22 @@ _SCRIPT = textwrap.dedent(
     import ray_anyio
 
     @ray.remote(num_cpus=0)
-    def block(*_):
-        time.sleep(600)
+    def block(*_, seconds=600):
+        time.sleep(seconds)
 
     @ray.remote(num_cpus=0)
-    def gen():
+    def gen(seconds=600):
         yield 1
-        time.sleep(600)
+        time.sleep(seconds)
+
+    def warm():
+        # A function's first .remote() in a session exports it, which can take
+        # longer than the 0.5 s before the shutdown: a .remote() that
+        # ray.shutdown() on another thread interrupts ends the process (Ray's
+        # own race, whoever calls it). Exported and with a worker, a start
+        # takes well under that, and the shutdown lands while the call waits.
+        ray.get(block.remote(seconds=0))
+        ray.get(list(gen.remote(seconds=0)))
 
     # Each call makes its refs when Ray runs, and uses the same ones again
     # once Ray is down (a `.remote()` of the caller's would start Ray itself).
@@ -98,6 +107,7 @@ _SCRIPT = textwrap.dedent(
     for call in [get, get_list, wait, as_completed, map, open_scope, stream, put]:
         made.clear()
         ray.init(log_to_driver=False)  # joins the cluster in RAY_ADDRESS
+        warm()
         outcome = anyio.run(timed, call, True, backend=backend)
         print(call.__name__, "during:", outcome, ray.is_initialized(), flush=True)
         # Called again with Ray down: the same error, and Ray stays down.
