@@ -316,7 +316,7 @@ class PoolResults(MapResults[T]):
             batch = await self._watcher.next_ready()
             if not batch:
                 continue
-            # Reported on this node: nothing to wait for, the fetch is inline.
+            # Reported once on this node: the fetch waits for no transfer.
             outcomes = await fetch_outcomes(batch, reported=True)
             for ref, outcome in zip(batch, outcomes, strict=True):
                 self._scope._forget(ref)
