@@ -215,7 +215,7 @@ class MapResults(Progress, Generic[T]):
             self._changed.set()
             await inputs.aclose()
 
-    # --- places: what an ActorPool's map replaces (see _pool.PoolResults) ----
+    # --- places: what an ActorPool's map replaces (see _pool_results) ----
 
     async def _take_place(self) -> Any:
         """Wait for a place to run one input: here one of ``max_in_flight``."""
