@@ -104,6 +104,15 @@ async def test_an_actor_killed_mid_map_leaves_and_its_item_is_retried(
 async def test_the_last_actor_dying_raises_actor_died(workers: list[Any]) -> None:
     pool = ray_anyio.ActorPool(workers[:1], retries=3)
     ray.kill(workers[0])
+    # ray.kill is asynchronous: a call made at once may still run. Wait until
+    # a call on the actor fails (at most 60 of them), so the pool's is sure to.
+    for _ in range(60):
+        try:
+            ray.get(workers[0].stats.remote(), timeout=30)
+        except ActorDiedError:
+            break
+    else:
+        pytest.fail("the killed actor kept answering")
     with pytest.raises(ActorDiedError):
         await pool.submit(double, 1)
     assert pool.actors == []
