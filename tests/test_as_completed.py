@@ -81,10 +81,19 @@ async def test_refs_ready_together_are_fetched_together(
     refs = [track.hold(i) for i in range(6)]
     async with ray_anyio.as_completed(refs) as results:
         track.open()
-        await ray_anyio.wait(refs, num_returns=6, fetch_local=False)
+        # Ray reports each ref on its own callback, in no promised order and
+        # after its own ray.wait may have returned: wait until this block's
+        # watcher holds all six reports, so that the first pull takes them.
+        watcher = results._watcher
+        assert watcher is not None
+        with anyio.fail_after(30):
+            while len(watcher._arrived) < 6:
+                await anyio.sleep(0.01)
         assert sorted([pair async for pair in results]) == [(i, i) for i in range(6)]
     assert sum(fetch_calls) == 6
-    assert len(fetch_calls) <= 2  # generous: Ray reports the six at almost one time
+    # One fetch, or two if Ray's hook reported some of the six before they
+    # were on this node (the rest of the way is the poller's, in one report).
+    assert len(fetch_calls) <= 2
 
 
 async def test_values_from_another_node(engine_path: str) -> None:
