@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -419,3 +420,14 @@ class PoolWorker:
 
     async def stats(self) -> dict[str, Any]:
         return {"peak": self.peak, "calls": list(self.calls), "running": self.running}
+
+
+@remote_actor(num_cpus=0, max_restarts=1)
+class Restartable:
+    """An actor with a restart left: ``crash`` ends its process once."""
+
+    def crash(self) -> None:
+        os._exit(1)
+
+    def double(self, x: int) -> int:
+        return 2 * x

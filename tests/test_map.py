@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
+import numpy as np
 import pytest
 import ray
 from ray.exceptions import TaskCancelledError
@@ -354,6 +355,51 @@ async def test_a_failure_of_the_machinery_reaches_the_caller(
                 pass
 
 
+async def test_ctrl_c_during_a_failing_map_stays_a_keyboard_interrupt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    failed = anyio.Event()
+    watch = _watcher.Watcher.watch
+
+    def broken_once(self: Any, refs: Any, **kwargs: Any) -> None:
+        if failed.is_set():  # the scope's cancellation watches as usual
+            return watch(self, refs, **kwargs)
+        failed.set()
+        raise RuntimeError("cannot register")
+
+    monkeypatch.setattr(_watcher.Watcher, "watch", broken_once)
+    with anyio.fail_after(30), pytest.raises(KeyboardInterrupt) as info:
+        async with ray_anyio.map(square, range(3)):
+            with anyio.CancelScope(shield=True):
+                await failed.wait()  # the block's machinery has failed
+            raise KeyboardInterrupt  # Ctrl-C, here, in the body
+    assert type(info.value) is KeyboardInterrupt
+    notes = getattr(info.value, "__notes__", [])
+    assert any("cannot register" in note for note in notes)
+
+
+async def test_a_numpy_rate_is_a_rate() -> None:
+    async with ray_anyio.map(square, range(3), max_per_second=np.int64(1000)) as it:
+        assert [value async for value in it] == [0, 1, 4]
+
+
+async def test_an_iterable_error_leaves_nothing_in_flight() -> None:
+    def inputs() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise KeyError("the input's")
+
+    got: list[int] = []
+    async with ray_anyio.map(square, inputs()) as results:
+        with pytest.raises(KeyError, match="the input's"):
+            async for value in results:
+                got.append(value)
+        assert got == [1, 4]
+        # The iterable's error is no item: neither submitted nor failed.
+        assert (results.submitted, results.completed, results.failed) == (2, 2, 0)
+        assert results.in_flight == 0
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -363,6 +409,7 @@ async def test_a_failure_of_the_machinery_reaches_the_caller(
         ({"max_per_second": math.inf}, ValueError, "max_per_second"),
         ({"max_per_second": "10"}, TypeError, "max_per_second"),
         ({"max_per_second": True}, TypeError, "max_per_second"),
+        ({"max_in_flight": True}, TypeError, "max_in_flight"),
         ({"return_exceptions": 1}, TypeError, "return_exceptions"),
         ({"force": "yes"}, TypeError, "force"),
         ({"cancel_timeout": -1}, ValueError, "cancel_timeout"),

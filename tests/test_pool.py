@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import pytest
 import ray
-from ray.exceptions import ActorDiedError
+from ray.exceptions import ActorDiedError, ActorUnavailableError
 
 import ray_anyio
 
-from .helpers import PoolWorker, square, start
+from .helpers import PoolWorker, Restartable, square, start
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -250,6 +251,36 @@ async def test_bad_map_arguments(
     pool = ray_anyio.ActorPool(workers)
     with pytest.raises(TypeError, match=match):
         pool.map(*args, **kwargs)
+
+
+async def test_one_actor_given_twice_is_refused(workers: list[Any]) -> None:
+    # Two places on one actor would run two calls on it at once.
+    with pytest.raises(ValueError, match=r"actors\[1\] is actors\[0\] again"):
+        ray_anyio.ActorPool([workers[0], workers[0]])
+    name = f"twice-{uuid.uuid4().hex}"
+    named = PoolWorker.options(name=name).remote()  # type: ignore[attr-defined]
+    try:
+        again = ray.get_actor(name)  # another handle to the same actor
+        with pytest.raises(ValueError, match=r"actors\[2\] is actors\[0\] again"):
+            ray_anyio.ActorPool([named, workers[1], again])
+    finally:
+        ray.kill(named)
+
+
+async def test_an_unavailable_actor_stays_and_only_its_call_fails() -> None:
+    actor = start(Restartable)
+    try:
+        assert await ray_anyio.get(actor.double.remote(1)) == 2
+        pool = ray_anyio.ActorPool([actor], retries=3)
+        with anyio.fail_after(60):
+            # The crash may have run: it is that call's error, not retried...
+            with pytest.raises(ActorUnavailableError):
+                await pool.submit(lambda a: a.crash.remote())
+            # ...and the actor, restarted, is still the pool's.
+            assert pool.actors == [actor]
+            assert await pool.submit(lambda a, x: a.double.remote(x), 5) == 10
+    finally:
+        ray.kill(actor)
 
 
 async def test_a_remote_function_is_not_an_actor() -> None:

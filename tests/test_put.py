@@ -23,9 +23,9 @@ def thread_calls(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     calls: list[Any] = []
     real = _threads.run
 
-    async def recording(lane: _threads.Lane, fn: Callable[[], Any], stop: Any) -> Any:
+    async def recording(lane: _threads.Lane, fn: Callable[[], Any]) -> Any:
         calls.append(lane.name)
-        return await real(lane, fn, stop)
+        return await real(lane, fn)
 
     monkeypatch.setattr(_threads, "run", recording)
     return calls
@@ -81,12 +81,12 @@ async def test_loop_runs_while_a_large_value_is_stored(
     waited: list[bool] = []
     real = _threads.run
 
-    async def held(lane: _threads.Lane, fn: Callable[[], Any], stop: Any) -> Any:
+    async def held(lane: _threads.Lane, fn: Callable[[], Any]) -> Any:
         def job() -> Any:
             waited.append(looped.wait(timeout=30))
             return fn()
 
-        return await real(lane, job, stop)
+        return await real(lane, job)
 
     monkeypatch.setattr(_threads, "run", held)
 

@@ -185,3 +185,43 @@ def test_state_dropped_after_shutdown_is_harmless(
         env={**os.environ, "RAY_ADDRESS": ray_cluster.address},
     )
     assert "SURVIVED" in proc.stdout, proc.stdout + proc.stderr[-3000:]
+
+
+_STREAM_AFTER_SHUTDOWN = textwrap.dedent(
+    """
+    import os, sys, time
+    import anyio, ray
+    import ray_anyio
+    from ray import shutdown  # bound after ray_anyio is imported: gated
+
+    ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+
+    @ray.remote(num_cpus=0)
+    def gen():
+        yield 1
+        time.sleep(600)
+
+    async def main():
+        items = ray_anyio.stream(gen.remote(), values=True)
+        assert await items.__anext__() == 1
+        shutdown()
+        await items.aclose()  # nothing left to cancel: it only closes
+        print("CLOSED", getattr(shutdown, "_ray_anyio_gate", False), flush=True)
+
+    anyio.run(main, backend=sys.argv[1])
+    """
+)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_stream_closes_after_shutdown(backend: str, ray_cluster: Cluster) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _STREAM_AFTER_SHUTDOWN, backend],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "RAY_ADDRESS": ray_cluster.address},
+    )
+    # The documented order (import ray_anyio, then `from ray import
+    # shutdown`) gives the gated shutdown.
+    assert "CLOSED True" in proc.stdout, proc.stdout + proc.stderr[-3000:]

@@ -107,6 +107,29 @@ async def test_finished_stream_is_not_cancelled() -> None:
     assert await ray_anyio.get(gen.completed()) is None
 
 
+async def test_a_stream_block_is_entered_once() -> None:
+    items = ray_anyio.stream(count_to.remote(1))
+    async with items:
+        with pytest.raises(RuntimeError, match="entered once"):
+            async with items:
+                pass  # pragma: no cover
+
+
+async def test_aclose_is_a_checkpoint_and_still_closes(track: Track) -> None:
+    gen = track.actor.produce_then_hold.remote(track.key, 1)
+    items = ray_anyio.stream(gen)
+    assert ray.get(await items.__anext__()) == 0
+    await ray_anyio.get(track.wait_for(running=1))
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await items.aclose()
+    assert scope.cancelled_caught  # a checkpoint, as trio's and AnyIO's
+    with anyio.fail_after(30):
+        await ray_anyio.get(track.wait_idle())  # and the task was cancelled
+    with pytest.raises(StopAsyncIteration):
+        await items.__anext__()
+
+
 async def test_cancelled_step_loses_no_item(track: Track, engine_path: str) -> None:
     gen = count_with_gate.remote(track.actor, track.key, 2)
     items = ray_anyio.stream(gen, values=True)

@@ -1,21 +1,27 @@
 """Trio/AnyIO-native structured concurrency for Ray."""
 
 from ._as_completed import AsCompleted, as_completed
+from ._core._block import Block, SwallowingBlock
+from ._core._results import Results
 from ._get import get
 from ._map import map
 from ._map_results import MapResults
 from ._pool import ActorPool
 from ._put import put
 from ._run import run_until_complete
-from ._scope import TaskScope, open_scope
+from ._scope import RemoteCallable, TaskScope, open_scope
 from ._stream import Stream, stream
 from ._wait import wait
 
 __all__ = [
     "ActorPool",
     "AsCompleted",
+    "Block",
     "MapResults",
+    "RemoteCallable",
+    "Results",
     "Stream",
+    "SwallowingBlock",
     "TaskScope",
     "as_completed",
     "get",
@@ -27,3 +33,11 @@ __all__ = [
     "wait",
 ]
 __version__ = "0.1.0"
+
+# Public objects say where users import them from, in reprs and tracebacks
+# (as AnyIO's __init__ and trio's fixup_module_metadata do).
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("ray_anyio."):
+        _obj.__module__ = __name__
+del _name, _obj

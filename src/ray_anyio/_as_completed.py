@@ -11,21 +11,23 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
 import ray
 from ray.exceptions import GetTimeoutError
 
+from ._core._awaitables import resolve_chain
 from ._core._block import Block, block
-from ._core._fetch import Outcome, fetch_outcomes
+from ._core._checks import check_bool, check_items, check_timeout
+from ._core._fetch import fetch_outcomes
 from ._core._first_error import FirstErrorGroup
-from ._core._inputs import check_bool, check_items, check_timeout, resolve_chain
-from ._core._positions import Positions
-from ._core._progress import Progress
+from ._core._multimap import MultiMap
+from ._core._outcome import Outcome
 from ._core._readiness import split_ready
+from ._core._results import Results, running
 from ._core._wakeup import checkpoint
-from ._core._watcher import Watcher
+from ._core._watcher import Watcher, take_reports
 
 if TYPE_CHECKING:
     Ref = ray.ObjectRef[Any]
@@ -110,25 +112,18 @@ def as_completed(
 
 @block("as_completed")
 async def _block(results: AsCompleted[T]) -> AsyncIterator[AsCompleted[T]]:
-    # Values are fetched once in this node's store, so a fetch never waits
-    # for a transfer; refs are yielded once their task has finished. The
-    # watcher closes last: the resolvers register with it until they stop.
-    with Watcher(fetch_local=not results._with_refs) as watcher:
-        async with FirstErrorGroup() as group:
-            results._start(group, watcher)
-            try:
-                yield results
-            finally:
-                results._closed = True
-                group.cancel()
+    async with running(results):
+        yield results
 
 
-class AsCompleted(Progress, Generic[T]):
+class AsCompleted(Results[tuple[int, T]]):
     """The iterator of an :func:`as_completed` block, with progress counters.
 
     ``total`` and ``submitted`` are ``len(items)``; ``completed`` and
     ``failed`` count the results handed out, with a value and with an error.
     """
+
+    _verb = "as_completed"
 
     def __init__(
         self,
@@ -137,58 +132,46 @@ class AsCompleted(Progress, Generic[T]):
         with_refs: bool,
         return_exceptions: bool,
     ) -> None:
-        super().__init__(total=len(items))
+        super().__init__(len(items), return_exceptions)
         self._items = items
         self._seconds = seconds
         self._with_refs = with_refs
-        self._return_exceptions = return_exceptions
         self._deadline = math.inf
         self._timed_out = False
-        self._entered = False
-        self._closed = False
         # Refs registered with the watcher, and refs it reported whose values
         # are not fetched yet.
-        self._waiting = Positions()
-        self._ready = Positions()
+        self._waiting: MultiMap[Ref, int] = MultiMap()
+        self._ready: MultiMap[Ref, int] = MultiMap()
         self._outcomes: deque[tuple[int, Outcome]] = deque()
         self._watcher: Watcher | None = None
 
-    def __aiter__(self) -> AsCompleted[T]:
-        return self
-
-    async def __anext__(self) -> tuple[int, T]:
+    async def _next(self) -> tuple[int, T]:
         """The next ``(index, value)``; see :func:`as_completed`."""
-        if not self._entered or self._closed:
-            raise RuntimeError(
-                "use the iterator inside `async with as_completed(...) as results:`"
-            )
         await checkpoint()
         while not self._outcomes:
-            if self.submitted == self.completed + self.failed:
+            if self.in_flight == 0:
                 raise StopAsyncIteration
             await self._advance()
         index, outcome = self._outcomes.popleft()
-        if outcome.error is None:
-            self._completed += 1
-            return index, outcome.value
-        self._failed += 1
-        if self._return_exceptions:
-            return index, outcome.error  # type: ignore[return-value]
-        raise outcome.error
+        return index, self._hand_out(outcome)
 
-    def _start(self, group: FirstErrorGroup, watcher: Watcher) -> None:
-        self._entered = True
+    def _watch_local(self) -> bool:
+        # Values are fetched once in this node's store, so a fetch never
+        # waits for a transfer; refs are yielded once their task has finished.
+        return not self._with_refs
+
+    def _start(self, group: FirstErrorGroup, watcher: Watcher, owner: Any) -> None:
         self._watcher = watcher
         if self._seconds is not None:
             self._deadline = anyio.current_time() + self._seconds
-        refs = Positions()
+        refs: MultiMap[Ref, int] = MultiMap()
         for index, item in enumerate(self._items):
             if isinstance(item, ray.ObjectRef):
                 refs.add(item, index)
             else:
                 group.start_soon(self._resolve, index, item)
         self._submitted = len(self._items)
-        ready, pending = split_ready(refs.refs(), fetch_local=not self._with_refs)
+        ready, pending = split_ready(refs.keys(), fetch_local=not self._with_refs)
         for ref in ready:
             for index in refs.pop(ref):
                 self._ready.add(ref, index)
@@ -201,25 +184,25 @@ class AsCompleted(Progress, Generic[T]):
         if self._timed_out:
             raise self._timeout_error()
         with anyio.move_on_at(self._deadline) as deadline:
-            if not self._ready:
-                try:
-                    batch = await self._watcher.next_ready()
-                except BaseException:
-                    # A cancelled next_ready may have taken reports with it:
-                    # registering the refs again makes Ray report them again.
-                    self._watcher.watch(self._waiting)
-                    raise
-                for ref in batch:
-                    for index in self._waiting.pop(ref):
-                        self._ready.add(ref, index)
+            # A cancelled wait loses no report (the watcher's promise).
+            await take_reports(
+                self._watcher,
+                self._reported,
+                until=lambda: bool(self._ready or self._outcomes),
+            )
             if self._ready:
                 await self._take_ready()
         if deadline.cancelled_caught:
             self._timed_out = True
             raise self._timeout_error()
 
+    def _reported(self, batch: list[Ref]) -> None:
+        for ref in batch:
+            for index in self._waiting.pop(ref):
+                self._ready.add(ref, index)
+
     async def _take_ready(self) -> None:
-        refs = self._ready.refs()
+        refs = self._ready.keys()
         if self._with_refs:
             outcomes = [Outcome(ref) for ref in refs]
         else:

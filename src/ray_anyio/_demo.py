@@ -21,7 +21,7 @@ import ray
 from ray.exceptions import TaskCancelledError
 
 from ._as_completed import as_completed
-from ._core._progress import Progress
+from ._core._results import Results
 from ._get import get
 from ._map import map
 from ._scope import open_scope
@@ -76,7 +76,7 @@ async def _deadline() -> str:
     )
 
 
-def _progress_line(it: Progress) -> str:
+def _progress_line(it: Results[Any]) -> str:
     return (
         f"{it.completed + it.failed}/{it.total} done, "
         f"{it.in_flight} in flight, {it.failed} failed"

@@ -8,18 +8,13 @@ import anyio
 import ray
 from ray.exceptions import GetTimeoutError
 
-from ._core._fetch import as_value, fetch, fetch_one, fetch_outcomes
+from ._core._awaitables import is_awaitable, resolve_chain
+from ._core._checks import check_bool, check_timeout
+from ._core._fetch import fetch, fetch_outcomes
 from ._core._first_error import FirstErrorGroup
-from ._core._inputs import (
-    AWAITABLE,
-    REF,
-    check_bool,
-    check_timeout,
-    flatten,
-    is_awaitable,
-    rebuild,
-    resolve_chain,
-)
+from ._core._outcome import as_value
+from ._core._single import fetch_one
+from ._core._structure import AWAITABLE, REF, flatten, rebuild
 from ._core._wakeup import checkpoint
 
 T = TypeVar("T")

@@ -17,21 +17,17 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import ray
 
 from ._core._block import Block, block
-from ._core._first_error import FirstErrorGroup
-from ._core._inputs import (
+from ._core._checks import (
     check_bool,
-    check_positive_int,
+    check_count,
+    check_fn,
+    check_iterables,
+    check_rate,
     check_timeout,
 )
-from ._core._rate import check_rate
-from ._core._watcher import Watcher
+from ._core._results import running
 from ._map_results import MapResults
-from ._scope import (
-    DEFAULT_CANCEL_TIMEOUT,
-    RemoteCallable,
-    is_remote,
-    open_scope,
-)
+from ._scope import DEFAULT_CANCEL_TIMEOUT, RemoteCallable, open_scope
 
 if TYPE_CHECKING:
     Ref = ray.ObjectRef[Any]
@@ -133,14 +129,9 @@ def map(
         RuntimeError: the iterator is used outside its block.
         ray.exceptions.RaySystemError: Ray is not running, or stopped.
     """
-    remote = is_remote(fn)
-    if not remote and not callable(fn):
-        raise TypeError(
-            "fn must be a @ray.remote function, an actor method or a callable "
-            f"returning an ObjectRef or an awaitable, got {type(fn).__name__}"
-        )
+    remote = check_fn(fn, "map")
     check_iterables(iterables)
-    check_positive_int(max_in_flight, "max_in_flight")
+    max_in_flight = check_count(max_in_flight, "max_in_flight")
     rate = check_rate(max_per_second, "max_per_second")
     check_bool(ordered, "ordered")
     check_bool(return_exceptions, "return_exceptions")
@@ -159,23 +150,6 @@ def map(
     return map_block(results, force, seconds)
 
 
-def check_iterables(iterables: tuple[Any, ...]) -> None:
-    """The inputs of a ``map``: at least one, each a plain or async iterable.
-
-    Raises:
-        TypeError: no iterable, or one that is not iterable.
-    """
-    if not iterables:
-        raise TypeError("map() needs at least one iterable of inputs after fn")
-    for position, iterable in enumerate(iterables):
-        if not isinstance(iterable, (Iterable, AsyncIterable)):
-            name = "iterable" if len(iterables) == 1 else f"iterables[{position}]"
-            raise TypeError(
-                f"{name} must be an iterable or an async iterable, got "
-                f"{type(iterable).__name__}"
-            )
-
-
 @block("map")
 async def map_block(
     results: MapResults[T], force: bool, cancel_timeout: float | None
@@ -186,12 +160,6 @@ async def map_block(
     ``force`` and ``cancel_timeout`` as :func:`open_scope` does.
     """
     async with open_scope(force=force, cancel_timeout=cancel_timeout) as scope:
-        with Watcher(fetch_local=results.WATCH_LOCAL) as watcher:
-            async with FirstErrorGroup() as group:
-                results._start(scope, watcher, group)
-                try:
-                    yield results
-                finally:
-                    results._close()
-                    group.cancel()
+        async with running(results, scope):
+            yield results
         scope.cancel()  # whatever still runs is not wanted

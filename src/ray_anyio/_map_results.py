@@ -10,20 +10,22 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import ray
 
-from ._core._fetch import Outcome, fetch_outcomes
+from ._core._awaitables import resolve_chain
+from ._core._checks import check_result
+from ._core._fetch import fetch_outcomes
 from ._core._first_error import FirstErrorGroup
-from ._core._inputs import is_awaitable, resolve_chain
-from ._core._positions import Positions
-from ._core._progress import Progress
+from ._core._multimap import MultiMap
+from ._core._outcome import Outcome
 from ._core._rate import StartLimiter
+from ._core._results import Results
 from ._core._wakeup import checkpoint
-from ._core._watcher import Watcher
-from ._scope import TaskScope
+from ._core._watcher import Watcher, take_reports
+from ._scope import TaskScope, disown, own
 
 if TYPE_CHECKING:
     Ref = ray.ObjectRef[Any]
@@ -58,7 +60,7 @@ async def _zipped(iterables: tuple[Any, ...]) -> AsyncGenerator[tuple[Any, ...],
         yield tuple(row)
 
 
-class MapResults(Progress, Generic[T]):
+class MapResults(Results[T]):
     """The iterator of a :func:`map` block, with progress counters.
 
     ``submitted`` counts the inputs taken (tasks started, and calls of ``fn``
@@ -66,9 +68,7 @@ class MapResults(Progress, Generic[T]):
     ``total`` the shortest input length when every iterable has a length.
     """
 
-    #: Whether the block's watcher reports a task only once its result is on
-    #: this node (a subclass that fetches as soon as it hears needs that).
-    WATCH_LOCAL: ClassVar[bool] = False
+    _verb = "map"
 
     def __init__(
         self,
@@ -81,7 +81,7 @@ class MapResults(Progress, Generic[T]):
         return_exceptions: bool,
         held: int,
     ) -> None:
-        super().__init__(total=_length(iterables))
+        super().__init__(_length(iterables), return_exceptions)
         # How many finished results may wait, beyond those running, for an
         # earlier one (ordered) or for the consumer: memory stays bounded.
         self._held = held
@@ -91,28 +91,20 @@ class MapResults(Progress, Generic[T]):
         self._max_in_flight = max_in_flight
         self._limiter = StartLimiter(rate) if rate is not None else None
         self._ordered = ordered
-        self._return_exceptions = return_exceptions
-        self._entered = False
-        self._closed = False
-        self._next = 0  # ordered=True: the number of the next result to yield
+        self._numbers = 0  # numbers given, inputs and an iterable's error
+        self._next_number = 0  # ordered=True: the number of the next result to yield
         self._fed_all = False
         self._fatal: int | None = None  # the number of an iterable's error
         # Inputs in progress or not yet yielded, by number: the ref of the task,
         # None while an awaitable resolves, or the Outcome once known.
         self._slots: dict[int, Ref | Outcome | None] = {}
         self._finished: set[int] = set()  # ready to yield (value maybe unfetched)
-        self._running_refs = Positions()  # ref -> numbers, while running
+        self._running_refs: MultiMap[Ref, int] = MultiMap()  # while running
         self._order: deque[int] = deque()  # ordered=False: finished, in order
+        self._running: anyio.Semaphore | None = None
 
-    def __aiter__(self) -> MapResults[T]:
-        return self
-
-    async def __anext__(self) -> T:
+    async def _next(self) -> T:
         """The next result; see :func:`map`."""
-        if not self._entered or self._closed:
-            raise RuntimeError(
-                "use the iterator inside `async with map(...) as results:`"
-            )
         # The step's checkpoint: waiting for a result is one; a result that
         # is ready already, or the end, takes an explicit one.
         if self._next_finished() is not None:
@@ -129,32 +121,22 @@ class MapResults(Progress, Generic[T]):
         assert isinstance(outcome, Outcome)
         self._finished.discard(number)
         if self._ordered:
-            self._next += 1
+            self._next_number += 1
         else:
             self._order.popleft()
         self._window.release()
-        if outcome.error is None:
-            self._completed += 1
-            return outcome.value  # type: ignore[no-any-return]
         if number == self._fatal:
-            raise outcome.error
-        self._failed += 1
-        if self._return_exceptions:
-            return outcome.error  # type: ignore[return-value]
-        raise outcome.error
+            raise outcome.unwrap()  # an iterable's error: no item's
+        return self._hand_out(outcome)  # type: ignore[no-any-return]
 
-    def _start(
-        self, scope: TaskScope, watcher: Watcher, group: FirstErrorGroup
-    ) -> None:
-        self._entered = True
-        self._scope = scope
+    def _start(self, group: FirstErrorGroup, watcher: Watcher, owner: Any) -> None:
+        self._scope: TaskScope = owner
         self._watcher = watcher
         self._group = group
         # A place in _running is held while a task runs; one in _window until
         # its result has been yielded. The feeder is their only taker: taking a
         # free place of the window need not yield (taking one of _running
         # still does, once per start, so that a long input lets others run).
-        self._running = anyio.Semaphore(self._max_in_flight)
         self._window = anyio.Semaphore(
             self._max_in_flight + self._held, fast_acquire=True
         )
@@ -162,18 +144,14 @@ class MapResults(Progress, Generic[T]):
         group.start_soon(self._feed)
         group.start_soon(self._collect)
 
-    def _close(self) -> None:
-        """Mark the iterator done with; the block's scope cancels its tasks."""
-        self._closed = True
-
     def _next_finished(self) -> int | None:
         if self._ordered:
-            return self._next if self._next in self._finished else None
+            return self._next_number if self._next_number in self._finished else None
         return self._order[0] if self._order else None
 
     async def _fetch_from(self, number: int) -> None:
         """Fetch the finished results next in line, starting at ``number``."""
-        line = range(number, self._submitted) if self._ordered else list(self._order)
+        line = range(number, self._numbers) if self._ordered else list(self._order)
         numbers: list[int] = []
         refs: list[Ref] = []
         for n in line:
@@ -185,7 +163,7 @@ class MapResults(Progress, Generic[T]):
                 refs.append(slot)
         outcomes = await fetch_outcomes(refs)
         for n, ref, outcome in zip(numbers, refs, outcomes, strict=True):
-            self._scope._forget(ref)
+            disown(self._scope, ref)
             self._slots[n] = outcome
 
     async def _feed(self) -> None:
@@ -201,9 +179,9 @@ class MapResults(Progress, Generic[T]):
                 except Exception as exc:
                     # Raised after the results of the inputs taken before it.
                     await self._window.acquire()
-                    number = self._take_number()
+                    number = self._take_number(count=False)
                     self._fatal = number
-                    self._finish(number, Outcome(error=exc), ran=False)
+                    self._done(number, Outcome(error=exc), ran=False)
                     break
                 await self._window.acquire()
                 place = await self._take_place()
@@ -219,10 +197,13 @@ class MapResults(Progress, Generic[T]):
 
     async def _take_place(self) -> Any:
         """Wait for a place to run one input: here one of ``max_in_flight``."""
+        if self._running is None:
+            self._running = anyio.Semaphore(self._max_in_flight)
         await self._running.acquire()
 
     def _give_place(self, number: int) -> None:
         """Input ``number`` has stopped running: its place goes to the next."""
+        assert self._running is not None
         self._running.release()
 
     def _start_input(self, number: int, place: Any, args: tuple[Any, ...]) -> None:
@@ -230,7 +211,7 @@ class MapResults(Progress, Generic[T]):
         try:
             result = self._call(args)
         except Exception as exc:  # the item's own error (bad arguments, ...)
-            self._finish(number, Outcome(error=exc))
+            self._done(number, Outcome(error=exc))
             return
         if isinstance(result, ray.ObjectRef):
             self._watch(number, result)
@@ -241,17 +222,15 @@ class MapResults(Progress, Generic[T]):
         if self._remote:
             return self._scope.remote(self._fn, *args)
         result = self._fn(*args)
-        self._scope._track(result)
-        if not (isinstance(result, ray.ObjectRef) or is_awaitable(result)):
-            raise TypeError(
-                "map needs one ObjectRef or awaitable per input; fn returned "
-                f"{type(result).__name__}"
-            )
+        own(self._scope, result)
+        check_result(result, "map")
         return result
 
-    def _take_number(self) -> int:
-        number = self._submitted
-        self._submitted += 1
+    def _take_number(self, *, count: bool = True) -> int:
+        """A number for the next input (``count``) or for an iterable's error."""
+        number = self._numbers
+        self._numbers += 1
+        self._submitted += count
         self._slots[number] = None
         return number
 
@@ -259,13 +238,13 @@ class MapResults(Progress, Generic[T]):
         try:
             value = await resolve_chain(awaitable)
         except Exception as exc:
-            self._finish(number, Outcome(error=exc))
+            self._done(number, Outcome(error=exc))
             return
         if isinstance(value, ray.ObjectRef):
-            self._scope._track(value)
+            own(self._scope, value)
             self._watch(number, value)
         else:
-            self._finish(number, Outcome(value))
+            self._done(number, Outcome(value))
 
     def _watch(self, number: int, ref: Ref) -> None:
         # A failure to register is the machinery's: it fails the block.
@@ -274,14 +253,14 @@ class MapResults(Progress, Generic[T]):
             self._watcher.watch((ref,))
 
     async def _collect(self) -> None:
-        while True:
-            for ref in await self._watcher.next_ready():
-                for number in self._running_refs.pop(ref):
-                    self._finish(number, None)
+        await take_reports(self._watcher, self._reported)
 
-    def _finish(
-        self, number: int, outcome: Outcome | None, *, ran: bool = True
-    ) -> None:
+    def _reported(self, batch: list[Ref]) -> None:
+        for ref in batch:
+            for number in self._running_refs.pop(ref):
+                self._done(number, None)
+
+    def _done(self, number: int, outcome: Outcome | None, *, ran: bool = True) -> None:
         """Mark input ``number`` finished; give its place to the next task."""
         if outcome is not None:
             self._slots[number] = outcome

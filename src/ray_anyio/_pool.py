@@ -1,43 +1,47 @@
 """``ActorPool``: calls spread over existing actors, the next to whichever is free.
 
-Each actor lends ``max_in_flight_per_actor`` *places*; a call takes a place
-(waiting, first come first served, for any actor to free one), runs on that
-actor, and gives the place back. An actor whose call raises
-``ActorDiedError`` or ``ActorUnavailableError`` leaves the pool and the item is
-retried on another actor.
+Each actor lends ``max_in_flight_per_actor`` places (:mod:`._places`). An
+actor whose call raises ``ActorDiedError`` leaves the pool and the item is
+retried on another actor; ``ActorUnavailableError`` (the actor may be
+restarting, and the call may have run) is that call's error, and the actor
+stays. ``ActorPool.map`` runs on ``map``'s machinery: :class:`PoolResults` is
+a ``MapResults`` whose places are the pool's.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import ray
 from ray.exceptions import ActorDiedError
 
-from ._core import _ray
 from ._core._block import Block
 from ._core._cancel import cancel_now
-from ._core._fetch import fetch_one
-from ._core._inputs import check_bool, check_positive_int
+from ._core._checks import (
+    check_bool,
+    check_count,
+    check_fn,
+    check_iterables,
+    check_result,
+)
+from ._core._fetch import fetch_outcomes
+from ._core._outcome import Outcome
+from ._core._single import fetch_one
 from ._core._wakeup import checkpoint
-from ._map import check_iterables, map_block
+from ._core._watcher import take_reports
+from ._map import map_block
 from ._map_results import MapResults
-from ._pool_results import ACTOR_GONE, PoolResults
-
-if TYPE_CHECKING:
-    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from ._places import Places
+from ._scope import disown, own
 
 T = TypeVar("T")
 
-
-def _is_actor(obj: object) -> bool:
-    # Through Ray Client an actor handle is a ClientActorHandle, which is not
-    # an ActorHandle.
-    return isinstance(obj, ray.actor.ActorHandle) or type(obj).__name__ == (
-        "ClientActorHandle"
-    )
+#: Finished results a ``map`` holds, per place, behind a slow earlier call:
+#: while one actor is k times slower than the rest, the others finish about k
+#: results per place that must wait for its one (ordered) or for the consumer.
+HELD_PER_PLACE = 16
 
 
 class ActorPool:
@@ -47,8 +51,8 @@ class ActorPool:
     ``lambda a, x: a.double.remote(x)``. Use the pool from one event loop.
 
     Raises:
-        ValueError: ``actors`` is empty, ``max_in_flight_per_actor`` is below
-            1 or ``retries`` is negative.
+        ValueError: ``actors`` is empty or holds one actor twice,
+            ``max_in_flight_per_actor`` is below 1 or ``retries`` is negative.
         TypeError: an element of ``actors`` is not an actor handle, or an
             argument has the wrong type.
 
@@ -67,63 +71,48 @@ class ActorPool:
         max_in_flight_per_actor: int = 1,
         retries: int = 1,
     ) -> None:
-        actors = list(actors)
-        if not actors:
-            raise ValueError("actors must hold at least one actor handle")
-        for index, actor in enumerate(actors):
-            if not _is_actor(actor):
-                raise TypeError(
-                    f"actors[{index}] must be an actor handle (ActorClass.remote()), "
-                    f"got {type(actor).__name__}"
-                )
-        self._per_actor = check_positive_int(
-            max_in_flight_per_actor, "max_in_flight_per_actor"
-        )
-        if isinstance(retries, bool) or not isinstance(retries, int):
-            raise TypeError(f"retries must be an int, got {type(retries).__name__}")
-        if retries < 0:
-            raise ValueError(f"retries must be 0 or more, got {retries}")
-        self._retries = retries
-        self._live = actors
-        self._last_death: BaseException | None = None
-        self._places: (
-            tuple[MemoryObjectSendStream[Any], MemoryObjectReceiveStream[Any]] | None
-        ) = None
+        self._places = Places(actors, max_in_flight_per_actor)
+        self._retries = check_count(retries, "retries", least=0)
 
     @property
     def actors(self) -> list[Any]:
         """The actors still in the pool (those that have not died)."""
-        return list(self._live)
+        return self._places.actors
 
     async def submit(self, fn: Callable[..., ray.ObjectRef[T]], /, *args: Any) -> T:
         """Run ``fn(actor, *args)`` on the next free actor; return its value.
 
         A checkpoint. Cancellation cancels the call (``ray.cancel``; Ray only
         flags a running synchronous actor method, see the docs) and gives its
-        place back.
+        place back. A call whose actor died is tried again on another, at
+        most ``retries`` times.
 
         Raises:
-            Exception: the call's own error (never retried).
+            TypeError: ``fn`` is not callable, or does not return an ObjectRef.
+            Exception: the call's own error (never retried), including
+                ``ActorUnavailableError`` (the actor stays in the pool).
             ray.exceptions.ActorDiedError: no live actor is left.
         """
+        check_fn(fn, "pool")
         await checkpoint()
         attempt = 0
         while True:
-            actor = await self._take_place()
+            actor = await self._places.take()
             try:
                 ref = fn(actor, *args)
+                check_result(ref, "pool")
                 try:
                     value: T = await fetch_one(ref)
                     return value
                 except anyio.get_cancelled_exc_class():
                     cancel_now([ref])
                     raise
-            except ACTOR_GONE as exc:
+            except ActorDiedError as exc:
                 attempt += 1
                 if not self._retry_after(actor, exc, attempt):
                     raise
             finally:
-                self._give_place(actor)
+                self._places.give(actor)
 
     def map(
         self,
@@ -157,11 +146,7 @@ class ActorPool:
             ray.exceptions.ActorDiedError: no live actor is left (as the
                 error of each item that finds none).
         """
-        if not callable(fn):
-            raise TypeError(
-                "fn must be a callable taking (actor, *args) and returning the "
-                f"ObjectRef of one actor call, got {type(fn).__name__}"
-            )
+        check_fn(fn, "pool")
         check_iterables(iterables)
         check_bool(ordered, "ordered")
         check_bool(return_exceptions, "return_exceptions")
@@ -172,52 +157,109 @@ class ActorPool:
         # a running synchronous actor method is only flagged (see the docs).
         return map_block(results, False, 0)
 
-    # --- places ----------------------------------------------------------------
+    def _retry_after(self, actor: Any, death: BaseException, attempt: int) -> bool:
+        """Take the dead ``actor`` out; True if attempt ``attempt`` may be retried."""
+        left = self._places.drop(actor, death)
+        return attempt <= self._retries and left
 
-    def _streams(
+
+class PoolResults(MapResults[T]):
+    """The iterator of :meth:`ActorPool.map`: ``map``'s, the pool's actors as places.
+
+    An input waits for a free place of the pool, and its call is watched like
+    a ``map`` task (no task of the event loop per call). A call's value is
+    fetched as soon as Ray has it on this node, so that a dead actor is known
+    at once: it leaves the pool and the item is tried again on another (a
+    task of the loop per retry).
+    """
+
+    def __init__(
         self,
-    ) -> tuple[MemoryObjectSendStream[Any], MemoryObjectReceiveStream[Any]]:
-        if self._places is None:
-            send, receive = anyio.create_memory_object_stream[Any](
-                self._per_actor * len(self._live)
-            )
-            for _ in range(self._per_actor):
-                for actor in self._live:
-                    send.send_nowait(actor)
-            self._places = send, receive
-        return self._places
+        pool: ActorPool,
+        fn: Callable[..., ray.ObjectRef[T]],
+        iterables: tuple[Any, ...],
+        ordered: bool,
+        return_exceptions: bool,
+    ) -> None:
+        # With every actor dead already, each item fails on its place.
+        capacity = max(1, pool._places.capacity)
+        super().__init__(
+            fn,
+            False,
+            iterables,
+            capacity,
+            None,
+            ordered,
+            return_exceptions,
+            held=HELD_PER_PLACE * capacity,
+        )
+        self._pool = pool
+        # Input number -> (its actor, its arguments, its attempt), while running.
+        self._calls: dict[int, tuple[Any, tuple[Any, ...], int]] = {}
+
+    def _watch_local(self) -> bool:
+        return True
+
+    def _stop(self) -> None:
+        # The calls still in flight are cancelled by the block's scope; their
+        # places are the pool's again at once, as submit's are.
+        while self._calls:
+            self._give_place(next(iter(self._calls)))
 
     async def _take_place(self) -> Any:
-        _ray.require_ray()
-        _, receive = self._streams()
-        while True:
-            try:
-                try:
-                    actor = receive.receive_nowait()
-                except anyio.WouldBlock:
-                    actor = await receive.receive()
-            except (anyio.EndOfStream, anyio.ClosedResourceError):
-                raise self._no_actor() from None
-            if any(actor is live for live in self._live):
-                return actor  # a place of a dead actor is dropped
+        try:
+            actor = await self._pool._places.take()
+        except ActorDiedError as exc:  # no live actor left: the item's error
+            return exc
+        if self._closed:
+            # Handed over as the block ended (_stop gives places back just
+            # before the feeder is cancelled): no new call, and the
+            # cancellation is on its way.
+            self._pool._places.give(actor)
+            await anyio.sleep_forever()
+        return actor
 
-    def _give_place(self, actor: Any) -> None:
-        send, _ = self._streams()
-        if any(actor is live for live in self._live):
-            send.send_nowait(actor)
+    def _give_place(self, number: int) -> None:
+        actor, _, _ = self._calls.pop(number)
+        self._pool._places.give(actor)
 
-    def _retry_after(self, actor: Any, exc: BaseException, attempt: int) -> bool:
-        """Take the dead ``actor`` out of the pool; True if the item may be retried.
+    def _start_input(
+        self, number: int, place: Any, args: tuple[Any, ...], attempt: int = 0
+    ) -> None:
+        if isinstance(place, Exception):  # no live actor left
+            self._done(number, Outcome(error=place), ran=False)
+            return
+        self._calls[number] = (place, args, attempt)
+        try:
+            ref = self._fn(place, *args)
+            check_result(ref, "pool")
+        except Exception as exc:  # the item's own error (bad arguments, ...)
+            self._settle(number, Outcome(error=exc))
+            return
+        own(self._scope, ref)
+        self._watch(number, ref)
 
-        ``exc`` ended the item's attempt number ``attempt`` (from 1).
-        """
-        self._last_death = exc
-        self._live = [live for live in self._live if live is not actor]
-        if not self._live:
-            self._streams()[0].close()  # wake every waiter: nothing is left
-        return attempt <= self._retries and bool(self._live)
+    async def _collect(self) -> None:
+        await take_reports(self._watcher, self._fetch_reported)
 
-    def _no_actor(self) -> BaseException:
-        if self._last_death is not None:
-            return self._last_death
-        return ActorDiedError()
+    async def _fetch_reported(self, batch: list[ray.ObjectRef[Any]]) -> None:
+        # Reported once on this node: the fetch waits for no transfer.
+        outcomes = await fetch_outcomes(batch, reported=True)
+        for ref, outcome in zip(batch, outcomes, strict=True):
+            disown(self._scope, ref)
+            for number in self._running_refs.pop(ref):
+                self._settle(number, outcome)
+
+    def _settle(self, number: int, outcome: Outcome) -> None:
+        """The call of input ``number`` has ended with ``outcome``."""
+        if isinstance(outcome.error, ActorDiedError):
+            actor, args, attempt = self._calls.pop(number)
+            if self._pool._retry_after(actor, outcome.error, attempt + 1):
+                self._group.start_soon(self._retry, number, args, attempt + 1)
+                return
+            self._done(number, outcome, ran=False)
+            return
+        self._done(number, outcome)
+
+    async def _retry(self, number: int, args: tuple[Any, ...], attempt: int) -> None:
+        self._start_input(number, await self._take_place(), args, attempt)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, TypeVar
 
 import ray
@@ -47,25 +48,11 @@ async def put(value: T) -> ray.ObjectRef[T]:
     if size is not None and size <= INLINE_PUT_MAX:
         await checkpoint()
         return _ray.put(value)
-    session = _ray.session()
-    held = [value]  # the value may hold refs: the lane drops it inside the gate
+    # The value may hold refs: the gated job drops it inside the gate.
+    job = _threads.gated(_ray.session(), partial(_ray.put, value))
     del value
-
-    def job() -> ray.ObjectRef[T]:
-        with _ray.GATE.using(session) as live:
-            try:
-                if not live:
-                    raise _ray.not_running()
-                ref: ray.ObjectRef[T] = _ray.put(held[0])
-                return ref
-            finally:
-                held.clear()
-
-    return await _threads.run(_threads.FETCH, job, _nothing)
-
-
-def _nothing() -> None:
-    """A put cannot be stopped half-way: a cancelled one waits for it."""
+    ref: ray.ObjectRef[T] = await _threads.run(_threads.FETCH, job)
+    return ref
 
 
 def _known_size(value: Any) -> int | None:

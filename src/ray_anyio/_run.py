@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from ._core._inputs import discard
+from ._core._awaitables import discard
 
 T = TypeVar("T")
 

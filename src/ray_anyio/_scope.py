@@ -18,9 +18,8 @@ import ray
 from ._core import _ray
 from ._core._block import SwallowingBlock
 from ._core._cancel import cancel_tasks
+from ._core._checks import check_bool, check_fn, check_timeout
 from ._core._fetch import fetch
-from ._core._inputs import check_bool, check_timeout
-from ._core._positions import Positions
 from ._core._readiness import split_ready
 from ._core._watcher import watch_all
 
@@ -39,13 +38,6 @@ class RemoteCallable(Protocol[T]):
 
     @property
     def remote(self) -> Callable[..., ray.ObjectRef[T]]: ...
-
-
-def is_remote(fn: object) -> bool:
-    """True for a remote function, an actor method, or ``.options(...)`` of one."""
-    if isinstance(fn, (type, ray.actor.ActorClass)):
-        return False
-    return callable(getattr(fn, "remote", None))
 
 
 def open_scope(
@@ -125,7 +117,7 @@ async def _block(scope: TaskScope) -> AsyncIterator[TaskScope]:
             await scope._cancel_unfinished()
             raise
         scope._closed = True
-        await scope._finish()
+        await scope._wait_all()
 
 
 class TaskScope:
@@ -140,9 +132,9 @@ class TaskScope:
         self._cancel_timeout = cancel_timeout
         self._cancel_scope: anyio.CancelScope | None = None
         self._cancel_early = False
-        # One ref per task: ray.cancel takes any return ref of a task, and it
-        # is ready once the task has finished.
-        self._tasks = Positions()
+        # One ref per task, in the order started: ray.cancel takes any return
+        # ref of a task, and it is ready once the task has finished.
+        self._tasks: dict[Ref, None] = {}
         self._closed = False
 
     @overload
@@ -168,16 +160,12 @@ class TaskScope:
                 started on its own).
             Exception: whatever ``fn.remote`` raises (bad arguments, dead actor).
         """
-        if not is_remote(fn):
-            raise TypeError(
-                "fn must be a @ray.remote function, an actor method, or .options(...) "
-                f"of either, got {type(fn).__name__}"
-            )
+        check_fn(fn, "remote")
         if self._cancel_scope is None or self._closed:
             raise RuntimeError("the scope can only start tasks inside its async with")
         _ray.require_ray()
         result = fn.remote(*args, **kwargs)
-        self._track(result)
+        own(self, result)
         return result
 
     def cancel(self) -> None:
@@ -198,24 +186,14 @@ class TaskScope:
             return self._cancel_early
         return self._cancel_scope.cancel_called
 
-    def _track(self, result: object) -> None:
-        """Own the task behind ``result`` (used by ``remote`` and by ``map``)."""
-        ref = _ray.task_ref(result)
-        if ref is not None:
-            self._tasks.add(ref, len(self._tasks))
-
-    def _forget(self, ref: Ref) -> None:
-        """Stop owning a task whose outcome the caller has taken (used by ``map``)."""
-        self._tasks.pop(ref)
-
-    async def _finish(self) -> None:
+    async def _wait_all(self) -> None:
         """Normal exit: wait for every task; on a failure cancel the rest."""
         if self.cancel_called:
             await self._cancel_unfinished()
             return
         try:
             _ray.require_ray()
-            tasks = self._tasks.refs()
+            tasks = list(self._tasks)
             ready, pending = split_ready(tasks, fetch_local=False)
             if ready:
                 await fetch(ready)
@@ -231,7 +209,23 @@ class TaskScope:
         await fetch(batch)
 
     async def _cancel_unfinished(self) -> None:
-        tasks, self._tasks = self._tasks.refs(), Positions()
+        tasks, self._tasks = list(self._tasks), {}
         await cancel_tasks(
             tasks, force=self._force, cancel_timeout=self._cancel_timeout
         )
+
+
+def own(scope: TaskScope, result: object) -> None:
+    """Make ``scope`` own the task behind ``result`` (what ``.remote()`` returned).
+
+    ``scope.remote`` and ``map`` (for a plain ``fn``'s refs) start tasks
+    that the scope then cancels on an error, and waits for on a normal exit.
+    """
+    ref = _ray.task_ref(result)
+    if ref is not None:
+        scope._tasks[ref] = None
+
+
+def disown(scope: TaskScope, ref: Ref) -> None:
+    """Stop owning a task whose outcome the caller has taken (``map`` does)."""
+    scope._tasks.pop(ref, None)

@@ -15,8 +15,9 @@ from typing import Any
 import ray
 
 from ._core import _ray
-from ._core._fetch import fetch_one
-from ._core._inputs import check_bool
+from ._core._cancel import cancel_now
+from ._core._checks import check_bool
+from ._core._single import fetch_one
 from ._core._wakeup import checkpoint
 from ._core._watcher import watch_all
 
@@ -84,6 +85,7 @@ class Stream:
         self._values = values
         self._taken: ray.ObjectRef[Any] | None = None  # read, value not fetched
         self._ended = False
+        self._entered = False
 
     def __aiter__(self) -> Stream:
         return self
@@ -115,15 +117,30 @@ class Stream:
     async def aclose(self) -> None:
         """End the iteration; cancel the generator task if it has not finished.
 
-        Not a checkpoint. Does not wait for the task to stop: Ray reports the
-        cancellation as the error of the generator's last item.
+        A checkpoint, as every ``aclose`` of trio and AnyIO; the stream is
+        closed even when the checkpoint is cancelled. Does not wait for the
+        task to stop: Ray reports the cancellation as the error of the
+        generator's last item. After ``ray.shutdown()`` there is nothing left
+        to cancel, and it only closes the stream.
         """
         self._taken = None
         if not self._ended:
             self._ended = True
-            _ray.cancel(self._gen, force=False)
+            cancel_now([self._gen])
+        await checkpoint()
 
     async def __aenter__(self) -> Stream:
+        """Enter the stream's block, once; leaving it calls :meth:`aclose`.
+
+        Raises:
+            RuntimeError: the stream's block was entered before.
+        """
+        if self._entered:
+            raise RuntimeError(
+                "a stream() block can only be entered once: call stream() again "
+                "for a new one"
+            )
+        self._entered = True
         return self
 
     async def __aexit__(

@@ -8,16 +8,10 @@ from typing import Any, TypeVar, overload
 import anyio
 import ray
 
+from ._core._awaitables import discard, resolve_chain
+from ._core._checks import check_bool, check_count, check_items, check_timeout
 from ._core._first_error import FirstErrorGroup
-from ._core._inputs import (
-    check_bool,
-    check_items,
-    check_positive_int,
-    check_timeout,
-    discard,
-    resolve_chain,
-)
-from ._core._slots import Remaining, WaitState
+from ._core._wait_state import WaitState, state_of
 from ._core._wakeup import checkpoint
 
 T = TypeVar("T")
@@ -91,12 +85,12 @@ async def wait(
     """
     seconds = check_timeout(timeout)
     check_bool(fetch_local, "fetch_local")
-    state = items._state if isinstance(items, Remaining) else None
+    state = state_of(items)
     if state is not None and (state.busy or not state.matches(items, fetch_local)):
         state = None  # another task's wait is using it: start afresh
     if state is None:
         check_items(items, "wait")
-    check_positive_int(num_returns, "num_returns")
+    num_returns = check_count(num_returns, "num_returns")
     if not items:
         await checkpoint()
         return [], []
@@ -140,7 +134,7 @@ async def _wait_new(
         raise
     # No local may hold ``remaining``: a traceback kept alive by the caller
     # would keep this frame, the list and its registrations alive with it.
-    return state.finish(num_returns, keep=not awaitables)
+    return state.hand_out(num_returns, keep=not awaitables)
 
 
 async def _wait_again(
@@ -167,7 +161,7 @@ async def _wait_again(
         raise
     finally:
         state.busy = False
-    return state.finish(num_returns, keep=True)
+    return state.hand_out(num_returns, keep=True)
 
 
 async def _resolve_slot(state: WaitState, awaitable: Any, index: int) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import gc
 import time
 
-from ._core import _watcher
-from ._core._readiness import POLLER
+from ._core._poller import POLLER
+from ._core._watcher import registered
 from ._core._withdraw import wait_withdrawn, withdrawals_pending
 
 __all__ = ["assert_nothing_left", "live_registrations"]
@@ -26,8 +26,7 @@ def live_registrations() -> int:
     of :func:`ray_anyio.wait` still alive) and those queued for withdrawal.
     Zero when nothing runs and nothing is remembered.
     """
-    with _watcher._open_lock:
-        held = sum(len(w) for w in _watcher._open)
+    held = registered()
     # The poller's entries belong to open watchers and are counted with them;
     # once no watcher is open it must hold nothing either.
     leftover = POLLER.pending() if held == 0 else 0
@@ -59,7 +58,7 @@ def assert_nothing_left(timeout: float = 10.0) -> None:
             raise AssertionError(
                 f"ray_anyio still holds {held} registration(s) with Ray: "
                 f"{held - queued} by calls in progress or live `remaining` lists "
-                f"of wait(), {queued} queued for withdrawal"
+                f"of wait(), {queued} withdrawal job(s) queued"
             )
         time.sleep(0.01)
         gc.collect()

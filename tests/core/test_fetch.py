@@ -10,6 +10,7 @@ import anyio.to_thread
 import pytest
 import ray
 
+from ray_anyio._core import _threads
 from ray_anyio._core._fetch import THREAD_CHUNK, _in_chunks, fetch, fetch_outcomes
 
 pytestmark = pytest.mark.anyio
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.anyio
 N = 3 * THREAD_CHUNK
 
 
-async def test_every_chunk_in_order_on_one_lane_thread() -> None:
+async def test_every_chunk_in_order_on_the_fetch_lane() -> None:
     threads: set[int] = set()
 
     def total(chunk: list[int]) -> int:
@@ -28,7 +29,7 @@ async def test_every_chunk_in_order_on_one_lane_thread() -> None:
     items = list(range(N))
     expected = [sum(items[i : i + THREAD_CHUNK]) for i in range(0, N, THREAD_CHUNK)]
     assert await _in_chunks(items, total) == expected  # type: ignore[arg-type]
-    assert len(threads) == 1
+    assert len(threads) <= _threads.FETCH.size
     assert threading.get_ident() not in threads
 
 

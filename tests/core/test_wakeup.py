@@ -149,3 +149,58 @@ async def test_a_threaded_actor_runs_loops_of_both_backends_at_once() -> None:
         assert await ray_anyio.get(calls) == [[0, 1, 2]] * 8
     finally:
         ray.kill(actor)
+
+
+def test_trio_runs_starting_at_once_share_one_home_for_loop_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two trio runs in two threads ask for their loop state for the first
+    # time at once. The RunVar that holds it must be made once: a second one
+    # made meanwhile would replace the first, and one of the runs would then
+    # find its state gone (two hubs for one loop). The RunVars made here wait
+    # for each other, and the second one made waits until the first is used:
+    # the order in which the race loses, made certain.
+    import trio
+    import trio.lowlevel
+
+    from ray_anyio._core import _wakeup
+
+    real: Any = trio.lowlevel.RunVar
+    made: list[Any] = []
+    both_made = threading.Barrier(2, timeout=2)
+    first_used = threading.Event()
+    both_asked = threading.Barrier(2, timeout=30)
+
+    class Racing:
+        def __init__(self, name: str) -> None:
+            self.real = real(name)
+            made.append(self)
+            try:
+                both_made.wait()
+            except threading.BrokenBarrierError:
+                pass  # made once: nobody else came
+            if len(made) == 2 and self is made[1]:
+                first_used.wait(5)
+
+        def get(self) -> Any:
+            return self.real.get()
+
+        def set(self, value: Any) -> None:
+            self.real.set(value)
+            first_used.set()
+
+    monkeypatch.setattr(trio.lowlevel, "RunVar", Racing)
+    monkeypatch.setattr(_wakeup, "_trio_locals", None)
+    same: list[bool] = []
+
+    async def main() -> None:
+        first = _wakeup.loop_local("probe", object)
+        await trio.to_thread.run_sync(both_asked.wait)
+        same.append(_wakeup.loop_local("probe", object) is first)
+
+    threads = [threading.Thread(target=trio.run, args=(main,)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert same == [True, True]

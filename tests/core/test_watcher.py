@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import anyio
@@ -81,3 +82,32 @@ async def test_reports_need_no_wake_up_while_the_owner_is_busy(
         batch = await watcher.next_ready()
     assert sorted(r.hex() for r in batch) == sorted(r.hex() for r in refs)
     assert wakes == 0
+
+
+async def test_a_report_racing_close_leaves_nothing_behind(gate: Any) -> None:
+    # Ray's thread checks that the ref is still watched, then queues it;
+    # close() on the loop thread must not fall between the two.
+    ref = gate.value_after(1)
+    checking = threading.Event()
+    go_on = threading.Event()
+
+    class Pausing(dict):  # type: ignore[type-arg]
+        def __contains__(self, key: object) -> bool:
+            if threading.current_thread() is reporter:
+                checking.set()
+                go_on.wait(10)
+            return super().__contains__(key)
+
+    with _watcher.Watcher() as watcher:
+        watcher.watch([ref])
+        watcher._withdraws = Pausing(watcher._withdraws)
+        reporter = threading.Thread(target=watcher._arrive, args=(ref, None))
+        reporter.start()
+        assert checking.wait(10)
+        closer = threading.Thread(target=watcher.close)
+        closer.start()
+        closer.join(0.5)  # a close that waits for the report waits here
+        go_on.set()
+        reporter.join(10)
+        closer.join(10)
+        assert watcher._arrived == []

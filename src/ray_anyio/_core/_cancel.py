@@ -12,8 +12,8 @@ the actor would end every other call on it too).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
     Ref = ray.ObjectRef[Any]
 
+T = TypeVar("T")
+
 #: Seconds to wait for tasks cancelled by force to stop, on top of
 #: ``cancel_timeout``.
 FORCED_GRACE = 1.0
@@ -38,17 +40,16 @@ async def cancel_tasks(
     """Cancel the tasks behind ``refs`` (one ref per task) that have not finished.
 
     Waits, shielded from cancellation, at most ``cancel_timeout`` seconds
-    (``None``: for ever) for them to stop; then cancels what still runs with
-    ``force=True`` and waits at most ``FORCED_GRACE`` more. Returns at once
-    if Ray is not running: the tasks went with it.
+    (``None``: for ever, ``0``: not at all) for them to stop; then cancels
+    what still runs with ``force=True`` and waits at most ``FORCED_GRACE``
+    more. Returns at once if Ray is not running: the tasks went with it.
     """
     if not _ray.ray_is_running():
         return
     _, unfinished = split_ready(refs, fetch_local=False)
     if not unfinished:
         return
-    for ref in unfinished:
-        _cancel(ref, force=force)
+    cancel_now(unfinished, force=force)
     if cancel_timeout == 0:
         return
     with anyio.CancelScope(shield=True):
@@ -58,10 +59,8 @@ async def cancel_tasks(
         if force or not _ray.ray_is_running():
             return
         _, still = split_ready(unfinished, fetch_local=False)
-        forced: list[Ref] = []
-        left: list[Ref] = []
-        for ref in still:
-            (forced if _cancel(ref, force=True) else left).append(ref)
+        left = cancel_now(still, force=True)
+        forced = [ref for ref in still if all(ref is not other for other in left)]
         if forced:
             logger.warning(
                 "%d Ray task(s) ignored ray.cancel() for %s s and were cancelled "
@@ -81,25 +80,26 @@ async def cancel_tasks(
             await watch_all(forced)
 
 
-def _cancel(ref: Ref, *, force: bool) -> bool:
-    """``ray.cancel`` the task of ``ref``; False if it is an actor task."""
-    try:
-        _ray.cancel(ref, force=force)
-    except ValueError:
-        if not force:
-            raise
-        # An actor task: Ray allows only force=False.
-        _ray.cancel(ref, force=False)
-        return False
-    return True
+def cancel_now(targets: Iterable[T], *, force: bool = False) -> list[T]:
+    """``ray.cancel`` each target (a ref or a streaming generator), without waiting.
 
-
-def cancel_now(refs: Sequence[Ref]) -> None:
-    """Cancel (politely) the tasks of ``refs`` without waiting; Ray may be gone."""
+    The one way the package cancels: an actor task, which Ray cancels only
+    politely, gets ``force=False`` and is returned; a task that raced to its
+    end, or a Ray that has gone, is no error (logged at DEBUG). Not a
+    checkpoint, and never raises.
+    """
     if not _ray.ray_is_running():
-        return
-    for ref in refs:
+        return []
+    not_forced: list[T] = []
+    for target in targets:
         try:
-            _ray.cancel(ref, force=False)
-        except Exception as exc:  # the task raced to its end, or Ray went
+            try:
+                _ray.cancel(target, force=force)
+            except ValueError:
+                if not force:
+                    raise
+                _ray.cancel(target, force=False)  # an actor task
+                not_forced.append(target)
+        except Exception as exc:
             logger.debug("ray.cancel failed: %r", exc)
+    return not_forced

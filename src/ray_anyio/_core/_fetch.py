@@ -4,19 +4,21 @@ Refs that are ready are fetched at once; the others are watched
 (:mod:`._watcher`) and fetched in batches as Ray reports them ready *in this
 node's store*, so that a fetch never waits for a transfer from another node.
 Batches too large to deserialise without stalling the loop are fetched on the
-fetch lane (:mod:`._threads`) in chunks, one job for the whole batch, stopped
-between chunks if the call is cancelled.
+fetch lane (:mod:`._threads`) in chunks, stopped between chunks if the call
+is cancelled. One ref on its own is :mod:`._single`'s, above this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ray.exceptions import GetTimeoutError
 
-from . import _hub, _ray, _threads
-from ._positions import Positions
+from . import _ray, _threads
+from ._multimap import MultiMap
+from ._outcome import Outcome, as_value
 from ._readiness import split_ready
 from ._watcher import watch_all
 from ._withdraw import drop_later
@@ -56,48 +58,22 @@ def _get(refs: list[Ref]) -> list[Any]:
     return values
 
 
-class _Chunks:
-    """A fetch-lane job: ``fn`` over the chunks of ``refs``, stoppable between them."""
-
-    __slots__ = ("fn", "refs", "session", "stop")
-
-    def __init__(self, refs: Sequence[Ref], fn: Callable[[list[Ref]], R]) -> None:
-        self.refs = refs
-        self.fn = fn
-        self.session = _ray.session()
-        self.stop = False
-
-    def __call__(self) -> list[Any]:
-        # Stopped early, the results are partial; only a cancelled call, which
-        # never reads them, stops a job.
-        results: list[Any] = []
-        try:
-            for start in range(0, len(self.refs), THREAD_CHUNK):
-                if self.stop:
-                    break
-                # The gate is entered per chunk, so that ray.shutdown() waits
-                # for one chunk at most.
-                with _ray.GATE.using(self.session) as live:
-                    if not live:
-                        raise _ray.not_running()
-                    chunk = list(self.refs[start : start + THREAD_CHUNK])
-                    results.append(self.fn(chunk))
-                    del chunk
-        finally:
-            with _ray.GATE.using(self.session):
-                self.refs = ()  # refs are only ever freed inside the gate
-        return results
-
-    def halt(self) -> None:
-        self.stop = True
-
-
 async def _in_chunks(refs: Sequence[Ref], fn: Callable[[list[Ref]], R]) -> list[R]:
-    """``[fn(chunk) ...]``: inline if ``refs`` is small, else on the fetch lane."""
+    """``[fn(chunk) ...]``: inline if ``refs`` is small, else on the fetch lane.
+
+    On the lane, one gated job per chunk, so that ``ray.shutdown`` waits for
+    one chunk at most and a cancelled call stops between two chunks.
+    """
     if len(refs) <= INLINE_FETCH_MAX:
         return [fn(list(refs))]
-    job = _Chunks(refs, fn)
-    return await _threads.run(_threads.FETCH, job, job.halt)
+    session = _ray.session()
+    results = []
+    for start in range(0, len(refs), THREAD_CHUNK):
+        chunk = list(refs[start : start + THREAD_CHUNK])
+        job = _threads.gated(session, partial(fn, chunk))
+        del chunk
+        results.append(await _threads.run(_threads.FETCH, job))
+    return results
 
 
 async def get_values(refs: Sequence[Ref]) -> list[Any]:
@@ -132,7 +108,7 @@ async def fetch(refs: Sequence[Ref]) -> list[Any]:
     # Free what is not needed while waiting: a cancelled call frees its
     # frame inside the cancellation (on trio, before the scope exits).
     del parts, pending
-    positions = Positions()
+    positions: MultiMap[Ref, int] = MultiMap()
     for index, value in enumerate(values):
         if value is _MISSING:
             positions.add(refs[index], index)
@@ -158,53 +134,6 @@ async def fetch(refs: Sequence[Ref]) -> list[Any]:
     return values
 
 
-async def fetch_one(ref: Ref) -> Any:
-    """The value of one ref: at once if it is here, else through the loop's hub.
-
-    Raises:
-        Exception: the ref's error, as ``ray.get`` raises it.
-    """
-    # Asking the core worker costs well under a microsecond for a pending ref,
-    # where a ray.get(timeout=0) raises (and costs a lot) first.
-    is_local = _ray.local_check()
-    if is_local is None:  # Ray Client: ask with a fetch that does not wait
-        try:
-            return _ray.get(ref, timeout=0)
-        except GetTimeoutError:
-            pass
-    elif is_local(ref):
-        return _ray.get(ref)
-    return await _hub.current_hub().get(ref)
-
-
-class Outcome:
-    """A value, or the exception that takes its place."""
-
-    __slots__ = ("error", "value")
-
-    def __init__(self, value: Any = None, error: Exception | None = None) -> None:
-        self.value = value
-        self.error = error
-
-    def unwrap(self) -> Any:
-        """Return the value or raise the error."""
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-
-def as_value(exc: Exception) -> Exception:
-    """``exc`` as an item's result (``return_exceptions``), unless Ray is gone.
-
-    Raises:
-        Exception: ``exc`` itself when Ray is not running: that is no item's
-            failure, and no later item would fare better.
-    """
-    if not _ray.ray_is_running():
-        raise exc
-    return exc
-
-
 async def fetch_outcomes(
     refs: Sequence[Ref], *, reported: bool = False
 ) -> list[Outcome]:
@@ -226,8 +155,11 @@ async def fetch_outcomes(
         as_value(exc)
     outcomes = []
     for ref in refs:
+        # A batch of one, through this module's own watcher if it is not here
+        # (a reported copy can be evicted): never through a loop's hub, whose
+        # leader may be the caller.
         try:
-            outcomes.append(Outcome(await fetch_one(ref)))
+            outcomes.append(Outcome((await fetch([ref]))[0]))
         except Exception as exc:
             outcomes.append(Outcome(error=as_value(exc)))
     return outcomes

@@ -19,9 +19,11 @@ from anyio.abc import TaskGroup
 class FirstErrorGroup:
     """Run tasks together; the first exception cancels the rest and is re-raised.
 
-    ``get`` and ``wait`` promise to raise a failing item's own exception, so a
-    caller can write ``except ValueError`` exactly as around ``ray.get``.
-    Cancellation (and other ``BaseException``) is left to AnyIO untouched.
+    Later failures are not lost: each is added to the first one as a note.
+    A ``KeyboardInterrupt``, ``SystemExit`` or other ``BaseException`` that
+    is not a cancellation wins over a failure, as it would without the
+    group, and is raised on its own (not in a ``BaseExceptionGroup``), with
+    the failure added to it as a note. Cancellation is left to AnyIO.
     """
 
     def __init__(self) -> None:
@@ -43,10 +45,21 @@ class FirstErrorGroup:
             exc_type = exc = tb = None
         try:
             suppressed = await self._tg.__aexit__(exc_type, exc, tb)
-        finally:
-            if self._error is not None:
-                error, self._error = self._error, None
-                raise error
+        except BaseException as raised:
+            error, self._error = self._error, None
+            fatal = _not_cancelled(raised)
+            if fatal is None:
+                if error is not None:
+                    raise error from None
+                raise
+            if error is not None:
+                add_note(fatal, f"raised while a task had failed with {error!r}")
+            if fatal is raised:
+                raise
+            raise fatal from None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
         return bool(suppressed)
 
     def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
@@ -66,4 +79,31 @@ class FirstErrorGroup:
     def _fail(self, exc: Exception) -> None:
         if self._error is None:
             self._error = exc
+        elif exc is not self._error:
+            add_note(self._error, f"another task failed too: {exc!r}")
         self._tg.cancel_scope.cancel()
+
+
+def _not_cancelled(exc: BaseException) -> BaseException | None:
+    """``exc`` without its cancellations (a lone one unwrapped), or None."""
+    cancelled = anyio.get_cancelled_exc_class()
+    if not _is_group(exc):
+        return None if isinstance(exc, cancelled) else exc
+    _, rest = exc.split(cancelled)  # type: ignore[attr-defined]
+    while rest is not None and _is_group(rest) and len(rest.exceptions) == 1:
+        rest = rest.exceptions[0]
+    return rest  # type: ignore[no-any-return]
+
+
+def _is_group(exc: BaseException) -> bool:
+    # By shape: on Python 3.10 the groups are the exceptiongroup backport's.
+    return isinstance(getattr(exc, "exceptions", None), tuple) and hasattr(exc, "split")
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)``, also on Python 3.10 (where tracebacks show it
+    through the ``exceptiongroup`` backport that AnyIO installs)."""
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+    else:
+        exc.__notes__ = [*getattr(exc, "__notes__", ()), note]  # type: ignore[attr-defined]

@@ -18,20 +18,6 @@ import anyio.lowlevel
 _MARGIN = 1 + 1e-9
 
 
-def check_rate(value: float | None, name: str) -> float | None:
-    """Return ``value`` if it is None or a positive finite number, else raise."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"{name} must be a number of starts per second or None, got "
-            f"{type(value).__name__}"
-        )
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive, finite number, got {value!r}")
-    return float(value)
-
-
 class StartLimiter:
     """Waits before each start so that starts keep to the rate."""
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import atexit
 import functools
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import ray
 from ray.exceptions import RaySystemError
+
+from ._gate import Gate
 
 if TYPE_CHECKING:
     Ref = ray.ObjectRef[Any]
@@ -105,59 +105,17 @@ def session() -> object | None:
     return getattr(_worker(), "core_worker", None)
 
 
-class _Gate:
-    """Lets the package's threads call Ray only while their session is live.
-
-    Ray has no shutdown hook. ``ray.shutdown`` is wrapped (see
-    :func:`_install_shutdown_gate`) so that it first closes the gate, waiting
-    for the calls inside it to return; a thread that calls into the core worker
-    while it is torn down (freeing a ref is such a call) ends the process.
-    While the gate is closed, other threads wait at its door; the thread that
-    closed it goes through, with ``live`` false, since it cannot race itself.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._active = 0
-        self._closer: threading.Thread | None = None
-
-    @contextmanager
-    def using(self, owner: object | None) -> Iterator[bool]:
-        """Enter if ``owner`` is still the live session; yields whether it is."""
-        me = threading.current_thread()
-        with self._cond:
-            while self._closer is not None and self._closer is not me:
-                self._cond.wait()
-            live = self._closer is None and owner is not None and session() is owner
-            if live:
-                self._active += 1
-        try:
-            yield live
-        finally:
-            if live:
-                with self._cond:
-                    self._active -= 1
-                    self._cond.notify_all()
-
-    def close(self, timeout: float) -> None:
-        """Wait (at most ``timeout`` s) until no thread is inside; keep them out."""
-        with self._cond:
-            self._closer = threading.current_thread()
-            self._cond.wait_for(lambda: self._active == 0, timeout)
-
-    def reopen(self) -> None:
-        with self._cond:
-            self._closer = None
-            self._cond.notify_all()
-
-
-GATE = _Gate()
+GATE = Gate(session)
 
 #: How long ``ray.shutdown`` waits for the package's threads to leave Ray.
 SHUTDOWN_WAIT = 10.0
 
 
 def _install_shutdown_gate() -> None:
+    # ray.shutdown is wrapped where users call it, ``ray.shutdown``: a name
+    # bound before this module was imported (``from ray import shutdown``)
+    # is Ray's own and skips the gate. The atexit handler below covers the
+    # interpreter's exit whatever the import order (docs/architecture.md).
     original = ray.shutdown
     if getattr(original, "_ray_anyio_gate", False):
         return
@@ -298,3 +256,18 @@ def stream_wait_ref(gen: Any) -> Ref:
         return generator_completed(gen)
     ref: Ref = gen._get_next_ref_n(1)[0] if HAS_NEXT_REF_N else gen._get_next_ref()
     return ref
+
+
+# --- actor handles ---------------------------------------------------------------
+
+try:  # Ray Client's actor handle is not an ActorHandle
+    from ray.util.client.common import ClientActorHandle as _ClientActorHandle
+
+    _ACTOR_HANDLES: tuple[type, ...] = (ray.actor.ActorHandle, _ClientActorHandle)
+except ImportError:  # pragma: no cover - a Ray without the client
+    _ACTOR_HANDLES = (ray.actor.ActorHandle,)
+
+
+def is_actor_handle(obj: object) -> bool:
+    """Whether ``obj`` is an actor handle, of a driver or of Ray Client."""
+    return isinstance(obj, _ACTOR_HANDLES)

@@ -9,9 +9,9 @@ two loops that race to use a lane for the first time start no more than
 ``size``; they exit after :data:`IDLE_EXIT` seconds without work, so an idle
 process keeps no threads.
 
-Lanes know nothing of Ray. A job that calls Ray enters ``_ray.GATE`` with the
-session it belongs to, so that no thread is inside Ray while ``ray.shutdown``
-tears it down, and nothing is called into a Ray that has gone.
+A job that calls Ray is made with :func:`gated`, the one place the shutdown
+gate (``_ray.GATE``) is entered: no thread is inside Ray while
+``ray.shutdown`` tears it down, and nothing is called into a Ray that has gone.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from . import _ray
 from ._wakeup import current_waker
 
 R = TypeVar("R")
@@ -43,12 +44,14 @@ class Lane:
         self._threads = 0
         self._idle = 0
         self._started = 0
+        self._pending = 0  # queued or running
 
     def submit(self, fn: Callable[[], R]) -> Future[R]:
         """Queue ``fn``; its future can be cancelled until a thread takes it."""
         future: Future[R] = Future()
         with self._cond:
             self._jobs.append((future, fn))  # type: ignore[arg-type]
+            self._pending += 1
             if self._idle:
                 self._cond.notify()
             elif self._threads < self.size:
@@ -71,6 +74,16 @@ class Lane:
         with self._cond:
             return self._threads
 
+    def pending(self) -> int:
+        """How many jobs are queued or running."""
+        with self._cond:
+            return self._pending
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no job is queued or running; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._pending == 0, timeout)
+
     def _work(self) -> None:
         while True:
             with self._cond:
@@ -82,39 +95,77 @@ class Lane:
                         self._threads -= 1
                         return
                 future, fn = self._jobs.popleft()
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                result = fn()
-            except BaseException as exc:
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn()
+                except BaseException as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
             # Free the job here, outside the lock: it may hold large results.
             del future, fn
+            with self._cond:
+                self._pending -= 1
+                self._cond.notify_all()
 
 
-async def run(lane: Lane, fn: Callable[[], R], stop: Callable[[], None]) -> R:
+def gated(
+    session: object, fn: Callable[[], R], dead: Callable[[], R] | None = None
+) -> Callable[[], R]:
+    """``fn`` as a job for the package's threads: the rule that keeps Ray alive.
+
+    The job calls ``fn`` inside ``_ray.GATE`` and only while ``session`` (the
+    one its Ray objects belong to) is still live, so ``ray.shutdown`` waits
+    for it to return; when the session has gone it calls ``dead`` instead, in
+    the gate as well (after a shutdown in progress has finished). It drops
+    ``fn``, and so every Ray object ``fn`` holds, inside the gate: freeing a
+    ref on a thread while Ray is torn down ends the process. Call the job
+    once, on any thread, but never inside another job (the gate does not
+    nest).
+
+    Raises (when the job runs):
+        ray.exceptions.RaySystemError: ``session`` is no longer live and no
+            ``dead`` was given.
+        Exception: what ``fn`` (or ``dead``) raised.
+    """
+    held = [fn]
+
+    def job() -> R:
+        with _ray.GATE.using(session) as live:
+            try:
+                if live:
+                    return held[0]()
+                if dead is None:
+                    raise _ray.not_running()
+                return dead()
+            finally:
+                held.clear()
+
+    return job
+
+
+async def run(lane: Lane, fn: Callable[[], R]) -> R:
     """Run ``fn`` on ``lane`` and return its result, without blocking the loop.
 
     The result (or error) comes back in a box that the loop empties, so the
     lane's thread never holds the last reference to it: freeing Ray objects
     on a thread while ``ray.shutdown`` runs ends the process. A job that holds
-    Ray objects itself drops them inside ``_ray.GATE`` before it returns.
+    Ray objects is made with :func:`gated`, which drops them in the gate.
 
-    Cancellation: a job that has not started is taken off the queue and the
-    call returns at once; a running one is asked to ``stop()`` and the call
-    waits, shielded, until it has returned, so nothing it does outlives the
-    call.
+    Cancellation: a job that has not started is taken off the queue (and
+    dropped here, on the loop thread) and the call returns at once; a running
+    one cannot be stopped half-way: the call waits for it, shielded, so
+    nothing it does outlives the call.
 
     Raises:
         Exception: what ``fn`` raised.
     """
     box: list[tuple[bool, Any]] = []
+    held = [fn]
 
     def job() -> None:
         try:
-            box.append((True, fn()))
+            box.append((True, held.pop()()))
         except BaseException as exc:
             box.append((False, exc))
 
@@ -122,11 +173,13 @@ async def run(lane: Lane, fn: Callable[[], R], stop: Callable[[], None]) -> R:
     wake = current_waker()
     future = lane.submit(job)
     future.add_done_callback(lambda _: wake(done.set))
+    del fn
     try:
         await done.wait()
     except BaseException:
-        if not future.cancel():
-            stop()
+        if future.cancel():
+            held.clear()
+        else:
             with anyio.CancelScope(shield=True):
                 await done.wait()
         box.clear()

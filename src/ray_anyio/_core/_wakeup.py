@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -50,15 +51,11 @@ def _trio_lowlevel() -> Any:
     return _lowlevel
 
 
-def in_trio() -> bool:
-    """Whether the calling code runs in a trio task."""
-    lowlevel = _trio_lowlevel()
-    return lowlevel is not None and bool(lowlevel.in_trio_task())
-
-
 _asyncio_locals: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]]
 _asyncio_locals = weakref.WeakKeyDictionary()
 _trio_locals: Any = None  # a trio RunVar, made on first use
+# Trio runs in several threads may ask for it at once: one RunVar for all.
+_trio_locals_lock = threading.Lock()
 
 
 def loop_local(name: str, factory: Callable[[], T]) -> T:
@@ -70,7 +67,9 @@ def loop_local(name: str, factory: Callable[[], T]) -> T:
     lowlevel = _trio_lowlevel()
     if lowlevel is not None and lowlevel.in_trio_task():
         if _trio_locals is None:
-            _trio_locals = lowlevel.RunVar("ray_anyio")
+            with _trio_locals_lock:
+                if _trio_locals is None:
+                    _trio_locals = lowlevel.RunVar("ray_anyio")
         try:
             values: dict[str, Any] = _trio_locals.get()
         except LookupError:

@@ -5,11 +5,13 @@ each one on its own thread (:mod:`._readiness`); the watcher queues the
 report and wakes the loop (:mod:`._wakeup`) only while its owner is blocked in
 :meth:`Watcher.next_ready`, once per burst. The owner takes the whole burst
 at once; closing withdraws every registration (:mod:`._withdraw`).
-:func:`watch_all` is the one "wait until every ref is reported" loop.
+:func:`take_reports` is the one loop that takes reports, for every verb;
+:func:`watch_all` is it over refs that must all be reported.
 """
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any
@@ -18,8 +20,8 @@ import anyio
 import anyio.lowlevel
 
 from . import _ray
-from ._groups import GROUP_FROM, Groups
 from ._readiness import Withdraw, register, split_local, uses_hook
+from ._sentinels import GROUP_FROM, Groups
 from ._wakeup import current_waker
 from ._withdraw import INLINE_WITHDRAW_MAX, withdraw
 
@@ -98,7 +100,7 @@ class Watcher:
 
         With ``grouped=True`` (distinct refs that the caller needs all of), a
         large set is watched through one sentinel per group of neighbours
-        (:mod:`._groups`): far fewer registrations with Ray, at the price of
+        (:mod:`._sentinels`): far fewer registrations with Ray, at the price of
         reporting a member when its group's sentinel is reported, or at the
         next sweep of all members.
         """
@@ -215,7 +217,9 @@ class Watcher:
 
     def close(self) -> None:
         """Withdraw every registration; later reports from Ray are ignored."""
-        self._closed = True
+        with self._lock:  # a report being queued now is queued before this
+            self._closed = True
+            self._arrived = []
         with _open_lock:
             _open.discard(self)
         withdraws, self._withdraws = self._withdraws, {}
@@ -230,8 +234,6 @@ class Watcher:
             drop=groups,
         )
         del groups
-        with self._lock:
-            self._arrived = []
 
     def _keep_local(self, batch: list[Ref]) -> list[Ref]:
         # Ray's hook reports existence anywhere in the cluster; the rest of the
@@ -246,9 +248,9 @@ class Watcher:
     def _arrive(self, ref: Ref, exc: BaseException | None) -> None:
         # Runs on Ray's callback thread (or the poller's), or on the thread
         # that withdraws the registration, which Ray then reports as an error.
-        if self._closed or ref not in self._withdraws:
-            return
         with self._lock:
+            if self._closed or ref not in self._withdraws:
+                return
             if exc is not None and self._failure is None:
                 self._failure = exc
             self._arrived.append(ref)
@@ -266,20 +268,60 @@ class Watcher:
             self._event.set()
 
 
+def registered() -> int:
+    """How many refs the open watchers of the process have registered."""
+    with _open_lock:
+        return sum(len(watcher) for watcher in _open)
+
+
+async def take_reports(
+    watcher: Watcher,
+    on_batch: Callable[[list[Ref]], Awaitable[None] | None],
+    *,
+    until: Callable[[], bool] | None = None,
+    coalesce: bool = False,
+) -> None:
+    """Hand each batch Ray reports to ``on_batch`` until ``until()`` is true.
+
+    The one loop that takes reports. ``until`` is asked before every wait
+    (``None``: take reports until cancelled); a :meth:`Watcher.poke` makes it
+    ask again. With ``coalesce``, a trickle of reports is gathered for
+    ``COALESCE_WINDOW`` seconds into one batch rather than paying a wake-up
+    and a fetch per ref; a cancellation then may drop the batch gathered,
+    so only callers that stop on a cancellation use it.
+
+    Cancellation: a checkpoint; a report taken is handed on before the next
+    cancellation is taken (except with ``coalesce``, see above).
+
+    Raises:
+        ray.exceptions.RaySystemError: Ray stopped the wait.
+        Exception: what ``on_batch`` raised.
+    """
+    while until is None or not until():
+        pending = watcher.pending()
+        batch = await watcher.next_ready()
+        if coalesce and len(batch) < min(COALESCE_BELOW, pending):
+            await anyio.sleep(COALESCE_WINDOW)
+            batch += watcher.take_arrived()
+        if batch:
+            result = on_batch(batch)
+            if inspect.isawaitable(result):
+                await result
+
+
 async def watch_all(
     refs: Collection[Ref],
     *,
     fetch_local: bool = False,
     grouped: bool = False,
     coalesce: bool = False,
-    on_batch: Callable[[list[Ref]], Awaitable[None]] | None = None,
+    on_batch: Callable[[list[Ref]], Awaitable[None] | None] | None = None,
 ) -> None:
     """Wait until Ray has reported every one of ``refs`` (distinct), once each.
 
-    ``on_batch`` gets each batch of reported refs as it comes. With
-    ``coalesce``, a trickle of reports is gathered for ``COALESCE_WINDOW``
-    seconds into one batch rather than paying a wake-up and a fetch per ref.
-    Cancellation withdraws every registration.
+    ``on_batch`` gets each batch of reported refs as it comes;
+    ``coalesce`` is :func:`take_reports`'. Cancellation withdraws every
+    registration.
 
     Raises:
         ray.exceptions.RaySystemError: Ray stopped the wait.
@@ -289,10 +331,13 @@ async def watch_all(
         return
     with Watcher(fetch_local=fetch_local) as watcher:
         watcher.watch(refs, grouped=grouped)
-        while pending := watcher.pending():
-            batch = await watcher.next_ready()
-            if coalesce and len(batch) < min(COALESCE_BELOW, pending):
-                await anyio.sleep(COALESCE_WINDOW)
-                batch += watcher.take_arrived()
-            if batch and on_batch is not None:
-                await on_batch(batch)
+        await take_reports(
+            watcher,
+            on_batch or _ignore,
+            until=lambda: not watcher.pending(),
+            coalesce=coalesce,
+        )
+
+
+def _ignore(batch: list[Ref]) -> None:
+    """Reports that only count."""

@@ -3,14 +3,14 @@
 Withdrawing a registration costs Ray a little and runs its callback once
 more; a cancelled call over many refs would pay that on the loop thread, so
 large sets go to the background lane (:mod:`._threads`) and the call returns
-at once. The lane also frees the call's bookkeeping, inside the gate: freeing
-refs on a thread while ``ray.shutdown`` runs would end the process.
+at once. The lane also frees the call's bookkeeping, in the same gated job:
+freeing refs on a thread while ``ray.shutdown`` runs would end the process.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Collection
+from functools import partial
 
 from . import _ray, _threads
 from ._readiness import Withdraw
@@ -18,9 +18,6 @@ from ._readiness import Withdraw
 #: Up to this many registrations are withdrawn on the loop thread when a call
 #: ends; more go to the background lane.
 INLINE_WITHDRAW_MAX = 512
-
-_withdrawing = 0
-_withdrawing_cond = threading.Condition()
 
 
 def withdraw(
@@ -37,17 +34,13 @@ def withdraw(
     lane takes ``drop`` (bookkeeping of the same call) along, to be freed
     there; the caller must drop its own reference right after.
     """
-    if not withdraws and drop is None:
-        return
-    if len(withdraws) <= inline_max:
-        with _ray.GATE.using(session) as live:
-            if live:
-                for undo in withdraws:
-                    undo()
-        if drop is None:
-            return
+    if withdraws and len(withdraws) <= inline_max:
+        _threads.gated(session, partial(_call_all, withdraws), _ignore)()
         withdraws = ()
-    _hand_over(withdraws, session, drop)
+    if withdraws or drop is not None:
+        job = partial(_call_all, withdraws, drop)
+        del withdraws, drop
+        _threads.BACKGROUND.submit(_threads.gated(session, job, _ignore))
 
 
 def drop_later(obj: object, size: int) -> None:
@@ -58,40 +51,23 @@ def drop_later(obj: object, size: int) -> None:
     its own reference right after.
     """
     if size > INLINE_WITHDRAW_MAX:
-        _hand_over((), _ray.session(), obj)
-
-
-def _hand_over(withdraws: Collection[Withdraw], session: object, drop: object) -> None:
-    global _withdrawing
-    count = len(withdraws)
-    with _withdrawing_cond:
-        _withdrawing += count
-
-    def job() -> None:
-        global _withdrawing
-        nonlocal withdraws, drop
-        try:
-            # Freeing ObjectRefs calls into Ray too: both inside the gate.
-            with _ray.GATE.using(session) as live:
-                if live:
-                    for undo in withdraws:
-                        undo()
-                del withdraws, drop
-        finally:
-            with _withdrawing_cond:
-                _withdrawing -= count
-                _withdrawing_cond.notify_all()
-
-    _threads.BACKGROUND.submit(job)
+        withdraw((), _ray.session(), drop=obj)
 
 
 def withdrawals_pending() -> int:
-    """Registrations handed to the lane and not withdrawn yet."""
-    with _withdrawing_cond:
-        return _withdrawing
+    """Withdrawal jobs handed to the background lane and not finished yet."""
+    return _threads.BACKGROUND.pending()
 
 
 def wait_withdrawn(timeout: float) -> bool:
     """Block until everything handed over is withdrawn; False on timeout."""
-    with _withdrawing_cond:
-        return _withdrawing_cond.wait_for(lambda: _withdrawing == 0, timeout)
+    return _threads.BACKGROUND.wait_idle(timeout)
+
+
+def _call_all(withdraws: Collection[Withdraw], drop: object = None) -> None:
+    for undo in withdraws:
+        undo()
+
+
+def _ignore() -> None:
+    """Nothing to withdraw from a session that has gone."""

@@ -10,7 +10,7 @@ import pytest
 import ray
 
 import ray_anyio
-from ray_anyio._core._slots import Remaining, WaitState
+from ray_anyio._core._wait_state import Remaining, WaitState
 from ray_anyio.testing import live_registrations
 
 pytestmark = pytest.mark.anyio

@@ -1,5 +1,6 @@
-"""The hub: the single-ref gets of one event loop share a watcher and fetches.
+"""One ref's value: at once when it is here, else through the loop's hub.
 
+The hub: the single-ref gets of one event loop share a watcher and fetches.
 A web service awaits many single refs from many tasks at once. Each awaiting
 task adds its ref to its loop's hub and waits on an event of its own. One of
 them, the *leader*, takes Ray's reports for all of them from one watcher and
@@ -18,12 +19,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from ray.exceptions import GetTimeoutError
 
-# _fetch calls the hub and the hub fetches through _fetch: module attributes,
-# looked up at call time, make the cycle harmless.
-from . import _fetch
+from . import _ray
+from ._fetch import fetch_outcomes
+from ._multimap import MultiMap
+from ._outcome import Outcome
 from ._wakeup import loop_local
-from ._watcher import Watcher
+from ._watcher import Watcher, take_reports
 
 if TYPE_CHECKING:
     import ray
@@ -38,7 +41,7 @@ class _Wait:
 
     def __init__(self) -> None:
         self.event = anyio.Event()
-        self.outcome: _fetch.Outcome | None = None
+        self.outcome: Outcome | None = None
         self.promoted = False
 
 
@@ -48,7 +51,7 @@ class Hub:
     __slots__ = ("leader", "waits", "watcher")
 
     def __init__(self) -> None:
-        self.waits: dict[Ref, list[_Wait]] = {}
+        self.waits: MultiMap[Ref, _Wait] = MultiMap()
         self.watcher: Watcher | None = None
         self.leader: _Wait | None = None
 
@@ -79,56 +82,71 @@ class Hub:
         return wait.outcome.unwrap()
 
     def _add(self, ref: Ref, wait: _Wait) -> None:
-        waits = self.waits.get(ref)
-        if waits is not None:
-            waits.append(wait)
+        if not self.waits.add(ref, wait):
             return
         if self.watcher is None:
             self.watcher = Watcher(fetch_local=True)
         self.watcher.watch((ref,))
-        self.waits[ref] = [wait]
 
     def _remove(self, ref: Ref, wait: _Wait) -> None:
-        waits = self.waits.get(ref)
-        if waits is None:
-            return
-        waits.remove(wait)
-        if not waits:
-            del self.waits[ref]
-            if self.watcher is not None:
-                self.watcher.unwatch(ref)
+        if self.waits.remove(ref, wait) and self.watcher is not None:
+            self.watcher.unwatch(ref)
 
     def _promote(self) -> None:
-        for waits in self.waits.values():
-            for wait in waits:
-                if wait.outcome is None:
-                    wait.promoted = True
-                    wait.event.set()
-                    return
+        for wait in self.waits.values():
+            if wait.outcome is None:
+                wait.promoted = True
+                wait.event.set()
+                return
 
     async def _lead(self, mine: _Wait) -> None:
         """Take reports for everybody until ``mine`` has its outcome."""
         assert self.watcher is not None
-        watcher = self.watcher
-        while mine.outcome is None:
-            batch = await watcher.next_ready()
-            batch = [ref for ref in batch if ref in self.waits]
-            if not batch:
-                continue
-            try:
-                outcomes = await _fetch.fetch_outcomes(batch, reported=True)
-            except BaseException:
-                # Cancelled while fetching: these refs were reported, but
-                # their waits were not woken; registering them again makes
-                # Ray report them again.
-                watcher.watch(batch)
-                raise
-            for ref, outcome in zip(batch, outcomes, strict=True):
-                for wait in self.waits.pop(ref, ()):
-                    wait.outcome = outcome
-                    wait.event.set()
+        await take_reports(
+            self.watcher, self._deliver, until=lambda: mine.outcome is not None
+        )
+
+    async def _deliver(self, batch: list[Ref]) -> None:
+        batch = [ref for ref in batch if ref in self.waits]
+        if not batch:
+            return
+        try:
+            outcomes = await fetch_outcomes(batch, reported=True)
+        except BaseException:
+            # Cancelled while fetching: these refs were reported, but their
+            # waits were not woken; registering them again makes Ray report
+            # them again.
+            if self.watcher is not None:
+                self.watcher.watch(batch)
+            raise
+        for ref, outcome in zip(batch, outcomes, strict=True):
+            for wait in self.waits.pop(ref):
+                wait.outcome = outcome
+                wait.event.set()
 
 
 def current_hub() -> Hub:
     """The hub of the running event loop."""
     return loop_local("hub", Hub)
+
+
+async def fetch_one(ref: Ref) -> Any:
+    """The value of one ref: at once if it is here, else through the loop's hub.
+
+    A checkpoint only when it has to wait. Cancellation withdraws the wait.
+
+    Raises:
+        Exception: the ref's error, as ``ray.get`` raises it.
+        ray.exceptions.RaySystemError: Ray is not running.
+    """
+    # Asking the core worker costs well under a microsecond for a pending ref,
+    # where a ray.get(timeout=0) raises (and costs a lot) first.
+    is_local = _ray.local_check()
+    if is_local is None:  # Ray Client: ask with a fetch that does not wait
+        try:
+            return _ray.get(ref, timeout=0)
+        except GetTimeoutError:
+            pass
+    elif is_local(ref):
+        return _ray.get(ref)
+    return await current_hub().get(ref)

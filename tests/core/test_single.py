@@ -1,15 +1,18 @@
-"""The hub: concurrent single-ref gets of one loop share a watcher and fetches."""
+"""One ref's value, and the hub: the single-ref gets of one loop share a watcher."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import anyio
 import pytest
 
 import ray_anyio
-from ray_anyio._core import _fetch, _hub
+from ray_anyio._core import _fetch, _ray, _single
 from ray_anyio.testing import live_registrations
+
+from ..helpers import fail
 
 pytestmark = pytest.mark.anyio
 
@@ -59,7 +62,7 @@ async def _until(condition: Any) -> None:
 async def test_a_cancelled_leader_hands_the_lead_on(gate: Any) -> None:
     refs = [gate.value_after(i) for i in range(3)]
     got: list[Any] = []
-    hub = _hub.current_hub()
+    hub = _single.current_hub()
     leading = anyio.CancelScope()
 
     async def lead() -> None:
@@ -105,3 +108,23 @@ async def test_a_cancelled_wait_withdraws_its_ref(gate: Any) -> None:
     with anyio.move_on_after(0.2):
         await ray_anyio.get(ref)
     assert live_registrations() == 0
+
+
+async def test_a_failed_burst_never_makes_the_leader_wait_for_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A failed batch is fetched again ref by ref. A reported ref that is not
+    # on this node any more (a copy evicted under memory pressure; here
+    # fetch_one is told so) must not be handed back to the hub, whose leader
+    # is the very task fetching it.
+    real = _ray.local_check
+
+    def evicted_for_fetch_one() -> Any:
+        if sys._getframe(1).f_code.co_name == "fetch_one":
+            return lambda ref: False
+        return real()
+
+    monkeypatch.setattr(_ray, "local_check", evicted_for_fetch_one)
+    ref = fail.remote("burst")
+    with anyio.fail_after(30), pytest.raises(ValueError, match="burst"):
+        await ray_anyio.get(ref)

@@ -10,7 +10,7 @@ import pytest
 import ray
 
 import ray_anyio
-from ray_anyio._core._groups import GROUP_FROM, GROUP_SIZE, Groups
+from ray_anyio._core._sentinels import GROUP_FROM, GROUP_SIZE, Groups
 from ray_anyio.testing import live_registrations
 
 from ..helpers import square

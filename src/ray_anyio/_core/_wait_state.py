@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, SupportsIndex, TypeVar
 
 import ray
 
-from ._positions import Positions
+from ._multimap import MultiMap
 from ._readiness import split_ready
 from ._wakeup import current_loop
-from ._watcher import Watcher
+from ._watcher import Watcher, take_reports
 
 if TYPE_CHECKING:
     Ref = ray.ObjectRef[Any]
@@ -63,7 +63,7 @@ class WaitState:
         # Plain machine ints: moving them costs no reference counting.
         self.alive = array("q", range(len(entries)))
         self.ready: list[int] = []
-        self.slots = Positions()
+        self.slots: MultiMap[Ref, int] = MultiMap()
         self.known_ready: set[Ref] = set()
         self.unresolved: set[int] = set()
         self.watcher = Watcher(fetch_local=fetch_local)
@@ -73,7 +73,7 @@ class WaitState:
         entries = self.entries
         for index in ref_slots:
             self.slots.add(entries[index], index)
-        ready, pending = split_ready(self.slots.refs(), fetch_local=self.fetch_local)
+        ready, pending = split_ready(self.slots.keys(), fetch_local=self.fetch_local)
         self.absorb(ready)
         self.watcher.watch(pending)
 
@@ -119,8 +119,9 @@ class WaitState:
 
     async def wait_for(self, num_returns: int) -> None:
         """Take Ray's reports until ``num_returns`` slots are ready."""
-        while self.count < num_returns:
-            self.absorb(await self.watcher.next_ready())
+        await take_reports(
+            self.watcher, self.absorb, until=lambda: self.count >= num_returns
+        )
 
     def take(self, num_returns: int) -> tuple[list[Any], Remaining]:
         """Remove the first ``num_returns`` ready slots: ``(ready, remaining)``."""
@@ -143,7 +144,7 @@ class WaitState:
             entries[bisect_left(alive, index)] = None
         return ready, Remaining(entries)
 
-    def finish(self, num_returns: int, keep: bool) -> tuple[list[Any], list[Any]]:
+    def hand_out(self, num_returns: int, keep: bool) -> tuple[list[Any], list[Any]]:
         """:meth:`take`, then keep this state on ``remaining`` or close it."""
         ready, remaining = self.take(num_returns)
         self._hand_over(remaining, keep)
@@ -192,6 +193,11 @@ def _without(items: S, runs: list[tuple[int, int]]) -> S:
         start = run_stop
     kept += items[start:]
     return kept
+
+
+def state_of(items: object) -> WaitState | None:
+    """The state a ``remaining`` list carries, if ``items`` is one."""
+    return items._state if isinstance(items, Remaining) else None
 
 
 class Remaining(list):  # type: ignore[type-arg]

@@ -1,0 +1,62 @@
+"""Awaitables that users pass: coroutines, futures and chains of them.
+
+An awaitable is a *chain* when its result is again a ref or an awaitable:
+:func:`resolve_chain` follows it to the first ref or plain value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+from typing import Any
+
+import anyio
+import ray
+
+from ._wakeup import await_asyncio_future, current_waker
+
+
+def is_awaitable(obj: object) -> bool:
+    """True for anything :func:`resolve_chain` can await (ObjectRefs excluded)."""
+    if isinstance(obj, ray.ObjectRef):
+        return False
+    return isinstance(obj, concurrent.futures.Future) or inspect.isawaitable(obj)
+
+
+async def resolve_chain(obj: Any) -> Any:
+    """Await ``obj`` until the result is an ObjectRef or a plain value.
+
+    Values inside containers are not walked. Cancellation: the awaitable being
+    awaited is cancelled (coroutines receive the cancellation, futures are
+    cancelled) and the cancellation propagates.
+    """
+    while is_awaitable(obj):
+        if isinstance(obj, concurrent.futures.Future):
+            obj = await _await_concurrent_future(obj)
+        elif isinstance(obj, asyncio.Future):
+            obj = await await_asyncio_future(obj)
+        else:
+            obj = await obj
+    return obj
+
+
+def discard(obj: object) -> None:
+    """Release an awaitable that will never be awaited (no "never awaited")."""
+    if inspect.iscoroutine(obj):
+        obj.close()
+    elif isinstance(obj, (asyncio.Future, concurrent.futures.Future)):
+        obj.cancel()
+
+
+async def _await_concurrent_future(fut: concurrent.futures.Future[Any]) -> Any:
+    if not fut.done():
+        wake = current_waker()
+        event = anyio.Event()
+        fut.add_done_callback(lambda _: wake(event.set))
+        try:
+            await event.wait()
+        except BaseException:
+            fut.cancel()
+            raise
+    return fut.result()

@@ -1,0 +1,179 @@
+"""Argument checks: one function per rule, each naming the argument and the fix.
+
+Numbers are accepted as ``numbers.Real`` and ``numbers.Integral`` accept them
+(a ``numpy.int64`` or a ``Fraction`` is fine); a ``bool`` is refused wherever
+a number is meant, since ``True`` as a timeout or a count is always a slip.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from numbers import Integral, Real
+from typing import Any, Literal
+
+import ray
+
+from ._awaitables import is_awaitable
+
+
+def check_timeout(timeout: float | None, name: str = "timeout") -> float | None:
+    """Return ``timeout`` as a float (or None) or raise naming the argument."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, Real):
+        raise TypeError(
+            f"{name} must be a number of seconds or None, got {type(timeout).__name__}"
+        )
+    value = float(timeout)
+    if math.isnan(value) or value < 0:
+        raise ValueError(
+            f"{name} must be a non-negative number of seconds, got {timeout!r}"
+        )
+    return value
+
+
+def check_rate(value: float | None, name: str) -> float | None:
+    """Return ``value`` as a float if it is None or a positive finite number."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(
+            f"{name} must be a number of starts per second or None, got "
+            f"{type(value).__name__}"
+        )
+    rate = float(value)
+    if not math.isfinite(rate) or rate <= 0:
+        raise ValueError(f"{name} must be a positive, finite number, got {value!r}")
+    return rate
+
+
+def check_count(value: int, name: str, *, least: int = 1) -> int:
+    """Return ``value`` as an int if it is a whole number >= ``least``, else raise."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < least:
+        raise ValueError(f"{name} must be at least {least}, got {value}")
+    return int(value)
+
+
+def check_bool(value: bool, name: str) -> bool:
+    """Return ``value`` if it is a bool, else raise naming the argument."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+    return value
+
+
+def is_remote(fn: object) -> bool:
+    """True for a remote function, an actor method, or ``.options(...)`` of one."""
+    if isinstance(fn, (type, ray.actor.ActorClass)):
+        return False
+    return callable(getattr(fn, "remote", None))
+
+
+#: What each kind of ``fn`` must be, for the messages.
+_FN = {
+    "remote": "a @ray.remote function, an actor method, or .options(...) of either",
+    "map": "a @ray.remote function, an actor method or a callable returning an "
+    "ObjectRef or an awaitable",
+    "pool": "a callable taking (actor, *args) and returning the ObjectRef of one "
+    "actor call",
+}
+
+
+def check_fn(fn: object, kind: Literal["remote", "map", "pool"]) -> bool:
+    """Check the ``fn`` of ``scope.remote``, ``map`` or a pool; True if remote.
+
+    Raises:
+        TypeError: ``fn`` is not what ``kind`` takes.
+    """
+    remote = is_remote(fn)
+    if not (remote if kind == "remote" else remote or callable(fn)):
+        raise TypeError(f"fn must be {_FN[kind]}, got {type(fn).__name__}")
+    return remote
+
+
+def check_result(result: object, kind: Literal["map", "pool"]) -> None:
+    """Check what a plain ``fn`` returned for one input of ``map`` or a pool.
+
+    Raises:
+        TypeError: ``map`` got neither an ObjectRef nor an awaitable, or a pool
+            something other than an ObjectRef.
+    """
+    if isinstance(result, ray.ObjectRef):
+        return
+    if kind == "map" and is_awaitable(result):
+        return
+    wanted = (
+        "fn must return one ObjectRef or awaitable per input"
+        if kind == "map"
+        else "fn(actor, *args) must return the ObjectRef of one actor call"
+    )
+    raise TypeError(f"{wanted}; fn returned {type(result).__name__}")
+
+
+def check_iterables(iterables: tuple[Any, ...]) -> None:
+    """The inputs of a ``map``: at least one, each a plain or async iterable.
+
+    Raises:
+        TypeError: no iterable, or one that is not iterable.
+    """
+    if not iterables:
+        raise TypeError("map() needs at least one iterable of inputs after fn")
+    for position, iterable in enumerate(iterables):
+        if not isinstance(iterable, (Iterable, AsyncIterable)):
+            name = "iterable" if len(iterables) == 1 else f"iterables[{position}]"
+            raise TypeError(
+                f"{name} must be an iterable or an async iterable, got "
+                f"{type(iterable).__name__}"
+            )
+
+
+def check_items(items: object, function: str) -> None:
+    """Check the ``items`` of ``wait``-like functions, naming the bad one.
+
+    ``function`` is the caller's name, used in the hints.
+    """
+    if isinstance(items, ray.ObjectRef):
+        raise TypeError(
+            "items must be a list or tuple of ObjectRefs or awaitables, got a single "
+            f"ObjectRef; wrap it: {function}([ref])"
+        )
+    if not isinstance(items, (list, tuple)):
+        raise TypeError(
+            "items must be a list or tuple of ObjectRefs or awaitables, got "
+            f"{type(items).__name__}{mistake_hint(items, function)}"
+        )
+    for index, item in enumerate(items):
+        if not (isinstance(item, ray.ObjectRef) or is_awaitable(item)):
+            raise TypeError(
+                f"items[{index}] must be an ObjectRef or an awaitable, got "
+                f"{type(item).__name__}{mistake_hint(item, function)}"
+            )
+
+
+def mistake_hint(obj: object, function: str, *, top: bool = True) -> str:
+    """What to pass instead of ``obj``, when it is a common mistake (or "").
+
+    ``top``: ``obj`` is the whole argument, where any iterator is a mistake;
+    inside a structure only generators are (a file object is an iterator).
+    """
+    if isinstance(obj, ray.ObjectRefGenerator):
+        return (
+            "; a generator task's refs are iterated with "
+            "ray_anyio.stream(gen), or collected with list(gen) first"
+        )
+    if isinstance(obj, (set, frozenset)):
+        return (
+            "; a set has no order to return results in: pass a list, "
+            f"{function}(list(...))"
+        )
+    generators = (types.GeneratorType, types.AsyncGeneratorType)
+    if isinstance(obj, generators) or (
+        top and isinstance(obj, (Iterator, AsyncIterator))
+    ):
+        return f"; pass a list: {function}(list(...))"
+    if callable(getattr(obj, "remote", None)):
+        return "; it is a remote function or actor method: call its .remote(...) first"
+    return ""
