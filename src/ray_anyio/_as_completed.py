@@ -1,9 +1,7 @@
 """``as_completed``: the results of refs and awaitables in the order they finish.
 
-Pull-driven: the iterator asks the watcher for the next batch of ready refs
-only when it has nothing left to hand out, and fetches that batch with one
-batched ``ray.get``. A task group follows awaitable items along their chains;
-it lives exactly as long as the ``async with`` block.
+Pull-driven: the next ready batch is taken from the watcher only when nothing
+is left to hand out, and fetched with one batched ``ray.get``.
 """
 
 from __future__ import annotations
@@ -25,9 +23,10 @@ from ._core._first_error import FirstErrorGroup
 from ._core._multimap import MultiMap
 from ._core._outcome import Outcome
 from ._core._readiness import split_ready
+from ._core._reports import take_reports
 from ._core._results import Results, running
 from ._core._wakeup import checkpoint
-from ._core._watcher import Watcher, take_reports
+from ._core._watcher import Watcher
 
 if TYPE_CHECKING:
     Ref = ray.ObjectRef[Any]
@@ -62,46 +61,39 @@ def as_completed(
 ) -> Block[AsCompleted[Any]]:
     """Iterate over ``(index, value)`` pairs of ``items`` as they finish.
 
-    ``items`` is what :func:`wait` accepts: a list or tuple of ObjectRefs and
-    awaitables (a chain is followed to its ref or value). Use it as an async
-    context manager; the iterator it gives is only valid inside the block::
+    ``items`` is what :func:`wait` accepts. The iterator is only valid inside
+    the block::
 
         async with ray_anyio.as_completed(refs) as results:
             async for index, value in results:
                 ...
 
-    Each position of ``items`` is yielded once, with its index, in the order
-    the results reach this node's object store; refs that are there on entry
-    come first, in input order. Values are fetched as :func:`get` fetches
-    them: the refs that are reported ready together are fetched with one
-    batched ``ray.get``. With ``with_refs=True`` a ref is yielded as soon as its
-    task has finished (wherever its result is), without fetching it; an
-    awaitable that ends in a plain value yields that value. An empty ``items``
-    yields nothing. The iterator counts its progress (see :class:`AsCompleted`).
+    Each position is yielded once, as its result reaches this node's store
+    (refs already there first, in input order), fetched in batches; with
+    ``with_refs=True`` a ref is yielded unfetched once its task has finished.
+    An awaitable is followed along its chain; an empty ``items`` yields
+    nothing. Progress is counted (see :class:`AsCompleted`).
 
-    Errors: a failed task's error (or an awaitable's exception) is raised by the
-    iteration at the point where that item is reached; the items before it
-    have been yielded. With ``return_exceptions=True`` it is yielded instead,
-    as ``(index, exception)``, and the iteration goes on. With
-    ``with_refs=True`` task errors are not raised (the ref is yielded).
+    Errors: a failure is raised when its item is reached (the items before
+    it have been yielded), or yielded as ``(index, exception)`` with
+    ``return_exceptions=True``. With ``with_refs=True`` task errors are not
+    raised.
 
-    Timeout and cancellation: ``timeout`` counts from entering the block; when
-    the iteration has to wait for a result past it, it raises
-    ``ray.exceptions.GetTimeoutError`` (a ``TimeoutError``), and keeps raising it
-    afterwards. Each step is a checkpoint; cancelling one leaves the iterator
-    usable. Leaving the block (``break``, an exception, a cancellation) cancels
-    the awaitables still running and withdraws every registration with Ray.
-    **Ray tasks are not cancelled**: ``as_completed`` does not own them. To stop
-    the rest after the first good result, start them in an :func:`open_scope`
-    and call ``scope.cancel()`` (see the docs' recipe).
+    Timeout and cancellation: ``timeout`` counts from entering the block;
+    waiting for a result past it raises ``ray.exceptions.GetTimeoutError`` (a
+    ``TimeoutError``), then again on every step. Each step is a checkpoint;
+    cancelling one leaves the iterator usable. Leaving the block cancels the
+    awaitables still running and withdraws every registration with Ray.
+    **Ray tasks are not cancelled**: to stop the rest after the first good
+    result, start them in an :func:`open_scope` and call ``scope.cancel()``
+    (the docs' recipe).
 
     Raises:
         TypeError: ``items`` is not a list or tuple of ObjectRefs and
             awaitables, or an argument has the wrong type.
         ValueError: ``timeout`` is negative or NaN.
         RuntimeError: the iterator is used outside its block.
-        ray.exceptions.RaySystemError: Ray is not running, or stopped while
-            the block ran.
+        ray.exceptions.RaySystemError: Ray is not running, or stopped.
     """
     check_items(items, "as_completed")
     seconds = check_timeout(timeout)
@@ -138,8 +130,7 @@ class AsCompleted(Results[tuple[int, T]]):
         self._with_refs = with_refs
         self._deadline = math.inf
         self._timed_out = False
-        # Refs registered with the watcher, and refs it reported whose values
-        # are not fetched yet.
+        # Registered with the watcher; reported but not fetched yet.
         self._waiting: MultiMap[Ref, int] = MultiMap()
         self._ready: MultiMap[Ref, int] = MultiMap()
         self._outcomes: deque[tuple[int, Outcome]] = deque()
@@ -156,8 +147,7 @@ class AsCompleted(Results[tuple[int, T]]):
         return index, self._hand_out(outcome)
 
     def _watch_local(self) -> bool:
-        # Values are fetched once in this node's store, so a fetch never
-        # waits for a transfer; refs are yielded once their task has finished.
+        # Fetch once local (never waiting for a transfer); refs once finished.
         return not self._with_refs
 
     def _start(self, group: FirstErrorGroup, watcher: Watcher, owner: Any) -> None:

@@ -1,9 +1,8 @@
 """``python -m ray_anyio demo``: structured remote work, on asyncio and trio.
 
-Each scenario shows one thing the README promises: a deadline that cancels
-the Ray tasks of an ``open_scope``, a bounded ``map`` with a progress line
-drawn from its counters, ``as_completed``, ``stream``; then ``get`` of 10,000
-finished refs against ``ray.get`` in the same process.
+Scenarios: a deadline cancelling an ``open_scope``'s Ray tasks, a bounded
+``map`` with a progress line, ``as_completed``, ``stream``, and ``get`` of
+10,000 finished refs against ``ray.get``.
 """
 
 from __future__ import annotations
@@ -88,7 +87,6 @@ async def _bounded_map() -> str:
     async with map(_nap, [0.005] * 100, max_in_flight=8) as results:
         async for _value in results:
             if redraw and (results.completed + results.failed) % 10 == 0:
-                # One line, redrawn in place: a progress bar needs no package.
                 print(f"\r    map: {_progress_line(results):60}", end="", flush=True)
     if redraw:
         print("\r" + " " * 70 + "\r", end="", flush=True)

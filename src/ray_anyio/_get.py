@@ -60,46 +60,33 @@ async def get(
 
     * an ``ObjectRef``: its value, exactly as ``ray.get`` returns it;
     * an awaitable (coroutine, asyncio future on asyncio, ``concurrent.futures.Future``
-      on either backend, any object with ``__await__``): awaited, and while the
-      result is again a ref or an awaitable, resolved further (a *chain*);
-    * a ``list``, ``tuple`` or ``dict`` (values), nested: the same shape with
-      every element resolved concurrently. Values fetched from Ray are not
-      walked: a ref to a list of refs gives that list of refs;
+      on either backend, anything with ``__await__``): awaited along its
+      *chain* while the result is again a ref or an awaitable;
+    * a nested ``list``, ``tuple`` or ``dict`` (values): the same shape, every
+      element resolved concurrently (fetched values are not walked);
     * anything else: returned unchanged.
 
-    Refs that are already finished are fetched at once with batched ``ray.get``
-    calls; the others are fetched in batches as Ray reports them ready. A large
-    list of pending refs is watched in groups of neighbours, one registration
-    per group: a failed task in such a list is raised when its group reports
-    or at the next sweep of the whole list (within a second or so), while
-    ``ray.get`` raises it at once (see the performance page).
+    Finished refs are fetched at once, the others in batches as Ray reports
+    them; in a large list, a failure shows when its group of refs reports or
+    at the next sweep, within a second or so (see the performance page).
 
     This is a checkpoint. On cancellation (or timeout) every registration with
-    Ray is withdrawn and every awaitable still running is cancelled; nothing
-    keeps running. The Ray tasks themselves are not cancelled: use
-    :func:`open_scope` for that.
+    Ray is withdrawn and every awaitable still running is cancelled. The Ray
+    tasks are not cancelled: use :func:`open_scope` for that.
 
     Args:
-        obj: what to resolve.
         timeout: seconds to wait at most; ``None`` waits for ever.
-        return_exceptions: put each failure (a task's error, an awaitable's
-            exception) in its place instead of raising it, as
-            ``asyncio.gather`` does; the others are still resolved. A timeout,
-            a cancellation and Ray not running are still raised.
+        return_exceptions: put each failure in its place instead of raising
+            it, as ``asyncio.gather`` does. A timeout, a cancellation and Ray
+            not running are still raised.
 
     Raises:
-        ray.exceptions.GetTimeoutError: (a ``TimeoutError``) when ``timeout``
-            expires first.
-        Exception: the first failure, unwrapped: a failed task raises what
-            ``ray.get`` raises (the ``RayTaskError`` that is also an instance of
-            the task's exception class); a failing awaitable raises its own
-            exception. The other elements are cancelled.
-        ray.exceptions.RaySystemError: Ray is not running (never started, or
-            shut down before or during the call); Ray is never started.
-        TypeError: ``timeout`` is not a number, or ``obj`` is a common mistake:
-            a set (pass a list), a generator (pass ``list(...)``), an
-            ``ObjectRefGenerator`` (use :func:`stream`), a remote function
-            (call ``.remote()``).
+        ray.exceptions.GetTimeoutError: (a ``TimeoutError``) ``timeout`` expired.
+        Exception: the first failure, unwrapped (for a task, what ``ray.get``
+            raises); the other elements are cancelled.
+        ray.exceptions.RaySystemError: Ray is not running; it is never started.
+        TypeError: ``timeout`` is not a number, or ``obj`` is a common mistake
+            (a set, a generator, an ``ObjectRefGenerator``, a remote function).
         ValueError: ``timeout`` is negative or NaN, or ``obj`` contains itself
             or is nested too deep.
 
@@ -173,8 +160,7 @@ async def _resolve_one(obj: Any, errors: bool) -> Any:
 
 
 def _all_refs(items: list[Any]) -> bool:
-    # The common case, a list of refs, skips flatten/rebuild: this check runs
-    # at C speed, one type lookup per distinct type.
+    # A list of refs skips flatten/rebuild; this check runs at C speed.
     return bool(items) and all(
         issubclass(t, ray.ObjectRef) for t in set(map(type, items))
     )

@@ -1,17 +1,11 @@
 """``map``: one Ray task per input, a bounded number at a time, results streamed.
 
-Tasks are started through an :func:`open_scope`, so leaving the block cancels
-whatever is still running; the iterator is :class:`._map_results.MapResults`.
+The tasks belong to an :func:`open_scope`; the iterator is ``MapResults``.
 """
 
 from __future__ import annotations
 
-from collections.abc import (
-    AsyncIterable,
-    AsyncIterator,
-    Callable,
-    Iterable,
-)
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import ray
@@ -79,51 +73,38 @@ def map(
     """Run ``fn`` on every input as a Ray task and iterate over the results.
 
     ``fn`` is a ``@ray.remote`` function, an actor method or ``.options(...)`` of
-    either (the task is ``fn.remote(*args)``), or any other callable whose result
-    ``fn(*args)`` is an ObjectRef or an awaitable (a chain, followed to its ref
-    or plain value). Several iterables are zipped, stopping at the shortest, as
-    the builtin ``map`` does: ``map(add, xs, ys)`` starts ``add.remote(x, y)``.
-    Each may be a plain or an async iterable; they are read lazily, as places
-    free up. Use it as an async context manager::
+    either (the task is ``fn.remote(*args)``), or any callable returning an
+    ObjectRef or an awaitable (a chain). Several iterables, plain or async, are
+    zipped as the builtin ``map`` does, and read lazily. Use it as an async
+    context manager::
 
         async with ray_anyio.map(square, range(100), max_in_flight=8) as results:
             async for value in results:
                 ...
 
-    Limits: at most ``max_in_flight`` tasks run at once; a new one starts as
-    soon as one finishes, not when a whole batch has. So that a slow consumer
-    (or, with ``ordered=True``, a slow early task) cannot make finished results
-    pile up, at most ``2 * max_in_flight`` inputs are in progress or finished
-    but not yet yielded (an :class:`ActorPool`'s ``map`` holds more, see
-    there). ``max_per_second`` allows at most that many starts in any
-    one-second window (``None``: no limit).
+    Limits: at most ``max_in_flight`` tasks run at once, a new one starting as
+    soon as one finishes; at most ``2 * max_in_flight`` inputs are in progress
+    or finished but not yet yielded, so results cannot pile up.
+    ``max_per_second`` allows at most that many starts in any one second.
 
-    Order: ``ordered=True`` yields in input order, ``ordered=False`` in the order
-    the tasks finish. Values are fetched as :func:`get` fetches them, in batches
-    of the finished results that are next in line. The iterator counts its
-    progress (see :class:`MapResults`).
+    Order: ``ordered=True`` yields in input order, ``ordered=False`` as tasks
+    finish. Finished results next in line are fetched in batches, as
+    :func:`get` does. Progress is counted (see :class:`MapResults`).
 
-    Errors: a failed task raises its error where its result would have been
-    yielded, and leaving the block cancels the rest; with
-    ``return_exceptions=True`` the error is yielded in its place instead and
-    the iteration goes on. An exception from ``fn(*args)`` counts as that
-    item's error. An exception from an iterable itself is raised after the
-    results of the inputs before it, whatever ``return_exceptions`` says.
-    Nothing is retried. An error of the machinery (Ray stopped) is raised at
-    once.
+    Errors: a failed task's error (or one from ``fn(*args)``) is raised in its
+    place, or yielded with ``return_exceptions=True``. One from an iterable is
+    raised after the results before it, whatever ``return_exceptions`` says.
+    Nothing is retried; an error of the machinery (Ray stopped) is raised at once.
 
-    Leaving the block (the end, ``break``, an exception, a cancellation)
-    cancels the tasks still running as :func:`open_scope` does, with ``force``
-    and ``cancel_timeout``: a polite ``ray.cancel``, then ``force=True`` after
-    ``cancel_timeout`` seconds, so a deadline around the block holds within
-    ``cancel_timeout`` + 1 s. Refs returned by a plain callable ``fn`` count as
-    its tasks. Each step of the iteration is a checkpoint.
+    Cancellation: each step is a checkpoint. Leaving the block cancels the
+    tasks still running (refs from a plain ``fn`` count) as :func:`open_scope`
+    does with ``force`` and ``cancel_timeout``: a deadline around the block
+    holds within ``cancel_timeout`` + 1 s.
 
     Raises:
-        TypeError: ``fn`` is not callable and has no ``.remote``; no iterable,
-            or one is not iterable; ``fn(*args)`` returns something that is
-            neither an ObjectRef nor an awaitable (raised in the iteration, as
-            that item's error); a wrong argument type.
+        TypeError: ``fn`` is neither callable nor remote; no iterable, or one
+            is not iterable; a wrong argument type; ``fn(*args)`` returns
+            neither an ObjectRef nor an awaitable (as that item's error).
         ValueError: ``max_in_flight`` is below 1, ``max_per_second`` is not
             positive and finite, or ``cancel_timeout`` is negative or NaN.
         RuntimeError: the iterator is used outside its block.
@@ -154,11 +135,7 @@ def map(
 async def map_block(
     results: MapResults[T], force: bool, cancel_timeout: float | None
 ) -> AsyncIterator[MapResults[T]]:
-    """The block of a ``map`` whose iterator is ``results`` (a pool's too).
-
-    Its scope owns the tasks ``results`` starts; leaving it cancels them with
-    ``force`` and ``cancel_timeout`` as :func:`open_scope` does.
-    """
+    """The block of a ``map`` (a pool's too): a scope owning ``results``' tasks."""
     async with open_scope(force=force, cancel_timeout=cancel_timeout) as scope:
         async with running(results, scope):
             yield results

@@ -1,9 +1,8 @@
 """The iterator of a ``map`` block: its feeder, its collector, its results.
 
-Three parts share the state of one block: a *feeder* task that starts a task
-per input once the limiters let it, a *collector* task that learns from the
-watcher which tasks have finished (freeing their place at once), and the
-iterator, which fetches finished results in batches when the consumer asks.
+A *feeder* task starts a task per input once the limiters let it; a
+*collector* task learns from the watcher which have finished (freeing their
+place at once); the iterator fetches finished results in batches on demand.
 """
 
 from __future__ import annotations
@@ -22,9 +21,10 @@ from ._core._first_error import FirstErrorGroup
 from ._core._multimap import MultiMap
 from ._core._outcome import Outcome
 from ._core._rate import StartLimiter
+from ._core._reports import take_reports
 from ._core._results import Results
 from ._core._wakeup import checkpoint
-from ._core._watcher import Watcher, take_reports
+from ._core._watcher import Watcher
 from ._scope import TaskScope, disown, own
 
 if TYPE_CHECKING:
@@ -63,9 +63,8 @@ async def _zipped(iterables: tuple[Any, ...]) -> AsyncGenerator[tuple[Any, ...],
 class MapResults(Results[T]):
     """The iterator of a :func:`map` block, with progress counters.
 
-    ``submitted`` counts the inputs taken (tasks started, and calls of ``fn``
-    that failed), ``completed`` and ``failed`` the results handed out, and
-    ``total`` the shortest input length when every iterable has a length.
+    ``submitted`` counts the inputs taken (including failed calls of ``fn``);
+    ``total`` is the shortest input length when every iterable has one.
     """
 
     _verb = "map"
@@ -105,8 +104,7 @@ class MapResults(Results[T]):
 
     async def _next(self) -> T:
         """The next result; see :func:`map`."""
-        # The step's checkpoint: waiting for a result is one; a result that
-        # is ready already, or the end, takes an explicit one.
+        # Waiting is the step's checkpoint; a ready result or the end takes one.
         if self._next_finished() is not None:
             await checkpoint()
         while (number := self._next_finished()) is None:
@@ -133,10 +131,9 @@ class MapResults(Results[T]):
         self._scope: TaskScope = owner
         self._watcher = watcher
         self._group = group
-        # A place in _running is held while a task runs; one in _window until
-        # its result has been yielded. The feeder is their only taker: taking a
-        # free place of the window need not yield (taking one of _running
-        # still does, once per start, so that a long input lets others run).
+        # A place in _running is held while a task runs, one in _window until
+        # its result is yielded. The feeder, their only taker, need not yield
+        # for the window (_running yields once per start: others get to run).
         self._window = anyio.Semaphore(
             self._max_in_flight + self._held, fast_acquire=True
         )
@@ -170,8 +167,7 @@ class MapResults(Results[T]):
         inputs = _zipped(self._iterables)
         try:
             while True:
-                # Only the input's own errors are caught here: one raised by
-                # the machinery while starting a task fails the whole block.
+                # Only the input's own errors: the machinery's fail the block.
                 try:
                     args = await anext(inputs)
                 except StopAsyncIteration:
@@ -194,7 +190,6 @@ class MapResults(Results[T]):
             await inputs.aclose()
 
     # --- places: what an ActorPool's map replaces (see _pool_results) ----
-
     async def _take_place(self) -> Any:
         """Wait for a place to run one input: here one of ``max_in_flight``."""
         if self._running is None:

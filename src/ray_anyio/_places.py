@@ -1,9 +1,7 @@
 """The places of an ``ActorPool``: which actors are live, and which are free.
 
-Each live actor lends ``per_actor`` places. A call takes a place (waiting,
-first come first served, for any actor to free one), runs on that actor and
-gives the place back. A dead actor leaves the pool: its places are dropped as
-they come back or come up. ``submit`` and ``map`` share this one object.
+Each live actor lends ``per_actor`` places, taken first come first served and
+given back after the call; a dead actor's places are dropped as they show up.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """``ActorPool``: calls spread over existing actors, the next to whichever is free.
 
-Each actor lends ``max_in_flight_per_actor`` places (:mod:`._places`). An
-actor whose call raises ``ActorDiedError`` leaves the pool and the item is
-retried on another actor; ``ActorUnavailableError`` (the actor may be
-restarting, and the call may have run) is that call's error, and the actor
-stays. ``ActorPool.map`` runs on ``map``'s machinery: :class:`PoolResults` is
-a ``MapResults`` whose places are the pool's.
+An actor whose call raises ``ActorDiedError`` leaves the pool and the item is
+retried on another; ``ActorUnavailableError`` (the actor may be restarting,
+and the call may have run) is that call's error, and the actor stays.
 """
 
 from __future__ import annotations
@@ -28,9 +25,9 @@ from ._core._checks import (
 )
 from ._core._fetch import fetch_outcomes
 from ._core._outcome import Outcome
+from ._core._reports import take_reports
 from ._core._single import fetch_one
 from ._core._wakeup import checkpoint
-from ._core._watcher import take_reports
 from ._map import map_block
 from ._map_results import MapResults
 from ._places import Places
@@ -124,19 +121,15 @@ class ActorPool:
     ) -> Block[MapResults[T]]:
         """Run ``fn(actor, *args)`` for every input on the pool, as :func:`map`.
 
-        ``iterables`` are zipped as :func:`map` zips them; results come in
-        input order (``ordered=True``) or as they finish, with the same
-        errors, ``return_exceptions`` and progress counters. A call's value
-        is fetched as soon as it is done, and a call on an actor that died is
+        ``iterables``, ``ordered``, ``return_exceptions``, the errors and the
+        progress counters are :func:`map`'s. A call on an actor that died is
         retried as :class:`ActorPool` says. Leaving the block (the end,
         ``break``, an exception, a cancellation) cancels the calls in flight
         without waiting for them to stop (see the docs for what Ray does to a
-        running call), gives their places back at once and starts no new
-        call.
+        running call), gives their places back at once and starts no new call.
 
-        So that a slow actor does not hold back the others, up to 16 finished
-        results per place of the pool wait for an earlier, slower one (or for
-        a slow consumer) before the pool stops starting calls.
+        Up to 16 finished results per place wait for an earlier, slower call
+        (or a slow consumer) before the pool stops starting calls.
 
         Raises:
             TypeError: ``fn`` is not callable; no iterable, or one that is not
@@ -153,8 +146,7 @@ class ActorPool:
         results: PoolResults[T] = PoolResults(
             self, fn, iterables, ordered, return_exceptions
         )
-        # The calls in flight are cancelled without waiting for them to stop:
-        # a running synchronous actor method is only flagged (see the docs).
+        # No wait: a running synchronous actor method is only flagged anyway.
         return map_block(results, False, 0)
 
     def _retry_after(self, actor: Any, death: BaseException, attempt: int) -> bool:
@@ -166,11 +158,8 @@ class ActorPool:
 class PoolResults(MapResults[T]):
     """The iterator of :meth:`ActorPool.map`: ``map``'s, the pool's actors as places.
 
-    An input waits for a free place of the pool, and its call is watched like
-    a ``map`` task (no task of the event loop per call). A call's value is
-    fetched as soon as Ray has it on this node, so that a dead actor is known
-    at once: it leaves the pool and the item is tried again on another (a
-    task of the loop per retry).
+    A value is fetched as soon as it is on this node: a dead actor is known at
+    once and the item is retried on another (a loop task per retry only).
     """
 
     def __init__(
@@ -212,9 +201,8 @@ class PoolResults(MapResults[T]):
         except ActorDiedError as exc:  # no live actor left: the item's error
             return exc
         if self._closed:
-            # Handed over as the block ended (_stop gives places back just
-            # before the feeder is cancelled): no new call, and the
-            # cancellation is on its way.
+            # Handed over as the block ended (_stop gave places back just before
+            # the feeder's cancellation, which is on its way): no new call.
             self._pool._places.give(actor)
             await anyio.sleep_forever()
         return actor

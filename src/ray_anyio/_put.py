@@ -13,31 +13,25 @@ from ._core._wakeup import checkpoint
 T = TypeVar("T")
 
 #: Values known to be at most this many bytes are put on the loop thread: a
-#: ``ray.put`` has a fixed cost (a round trip to the object store) that a thread
-#: hop would only add to, while copying and pickling much more would hold the
-#: loop for milliseconds.
+#: thread hop would only add to ``ray.put``'s fixed cost (a round trip to the
+#: object store); pickling much more would hold the loop for milliseconds.
 INLINE_PUT_MAX = 1 << 20
 
 
 async def put(value: T) -> ray.ObjectRef[T]:
     """Store ``value`` in the object store and return its ref, like ``ray.put``.
 
-    Values whose size is known without serialising them and is at most
-    ``INLINE_PUT_MAX`` bytes (numbers, ``None``, ``str``/``bytes``/``bytearray``,
-    anything with an integer ``nbytes`` such as a memoryview or a NumPy
-    array) are put on the loop thread; everything else is serialised and
-    stored on the package's fetch lane (a shared thread), so the loop keeps
-    running.
+    Values known without serialising to be at most ``INLINE_PUT_MAX`` bytes
+    (``None``, numbers, ``str``, ``bytes``, anything with an int ``nbytes``)
+    are put on the loop thread, the rest on a shared thread: the loop runs on.
 
-    This is a checkpoint. Cancellation: if it arrives while a value is being
-    stored on the lane, ``put`` waits for that to finish, drops the ref
-    (so the object is freed) and lets the cancellation propagate.
+    This is a checkpoint. A cancellation while a value is stored on the thread
+    waits for that to finish, drops the ref (freeing the object) and propagates.
 
     Raises:
         TypeError: ``value`` is an ObjectRef, or cannot be serialised (as
             ``ray.put`` raises).
-        ray.exceptions.RaySystemError: Ray is not running (it is not started
-            on its own).
+        ray.exceptions.RaySystemError: Ray is not running (it is never started).
 
     Example::
 

@@ -1,16 +1,12 @@
 """The pytest plugin ``ray_anyio``: a real local Ray for tests, and leftover checks.
 
-Registered through the ``pytest11`` entry point, as AnyIO registers its own.
 It imports nothing heavy and starts nothing until a test uses ``ray_session``.
 
-* fixture ``ray_session`` (session scope): a local Ray started with
-  ``address="local"`` (never joining another cluster on the machine), the
-  dashboard off, SIGINT restored to its default first (a shell without job
-  control starts pytest with SIGINT ignored, Ray's workers inherit that, and
-  ``ray.cancel`` then does nothing); shut down at the end. If Ray is already
-  initialised (a conftest started a cluster), that Ray is used and left alone.
-* ini ``ray_anyio_num_cpus``: the ``num_cpus`` of that Ray (default: the
-  machine's CPUs).
+* fixture ``ray_session`` (session scope): a local Ray (``address="local"``, no
+  dashboard), SIGINT restored first (a shell without job control starts pytest
+  with it ignored, the workers inherit that, and ``ray.cancel`` does nothing);
+  shut down at the end. A Ray already initialised is used and left alone.
+* ini ``ray_anyio_num_cpus``: its ``num_cpus`` (default: the machine's CPUs).
 * ini ``ray_anyio_check_leftovers`` (default false): every test that used
   Ray ends with :func:`ray_anyio.testing.assert_nothing_left`.
 """
@@ -58,10 +54,7 @@ def ray_session(pytestconfig: pytest.Config) -> Iterator[Any]:
             f"ray_anyio_num_cpus must be a whole number of CPUs, got {value!r}"
         ) from None
     ray.init(
-        address="local",
-        num_cpus=num_cpus,
-        include_dashboard=False,
-        log_to_driver=False,
+        address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False
     )
     try:
         yield ray.get_runtime_context()

@@ -22,9 +22,8 @@ def run_until_complete(
 ) -> T:
     """Run ``awaitable`` on a fresh event loop of ``backend`` and return its result.
 
-    The counterpart of the old ``async_api.run_until_complete``: pass it the
-    coroutine that :func:`get` or :func:`wait` returns, or any other awaitable.
-    It blocks the calling thread, so call it from synchronous code only (it
+    The old ``async_api.run_until_complete``'s counterpart, for any awaitable.
+    It blocks the calling thread: call it from synchronous code only (it
     raises ``RuntimeError`` inside a running event loop).
 
     Raises:

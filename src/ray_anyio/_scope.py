@@ -1,10 +1,4 @@
-"""``open_scope``: a block that owns the Ray tasks started through it.
-
-The scope keeps one ref per task it started (for a streaming generator, the
-ref that completes with the task). Leaving the block normally waits for those
-refs; leaving it on an exception or a cancellation cancels the ones that have
-not finished (:mod:`._core._cancel`) before the exception propagates.
-"""
+"""``open_scope``: a block that owns the Ray tasks started through it."""
 
 from __future__ import annotations
 
@@ -21,15 +15,14 @@ from ._core._cancel import cancel_tasks
 from ._core._checks import check_bool, check_fn, check_timeout
 from ._core._fetch import fetch
 from ._core._readiness import split_ready
-from ._core._watcher import watch_all
+from ._core._reports import watch_all
 
 if TYPE_CHECKING:
     Ref = ray.ObjectRef[Any]
 
 T = TypeVar("T")
 
-#: Seconds the scope waits, after asking Ray to cancel, for cancelled tasks to
-#: stop before it cancels them by force.
+#: Seconds to wait for politely cancelled tasks to stop before forcing them.
 DEFAULT_CANCEL_TIMEOUT = 5.0
 
 
@@ -46,38 +39,31 @@ def open_scope(
     """Open a block that owns the Ray tasks and actor calls started through it.
 
     ``async with ray_anyio.open_scope() as scope:`` then ``scope.remote(fn, ...)``
-    instead of ``fn.remote(...)``. How the block ends decides what happens to
-    those tasks:
+    instead of ``fn.remote(...)``. How the block ends decides their fate:
 
-    * normal exit: waits until every task has finished, fetching the results
-      the way :func:`get` does (values are discarded). The first task found to
-      have failed has its error raised, and the tasks still running are
-      cancelled as below. A streaming generator counts as finished when the
-      task has returned; errors it yields surface where its stream is read.
-    * an exception or a cancellation inside the block (or a failed task, or
-      :meth:`TaskScope.cancel`): ``ray.cancel`` on every task that has not
-      finished, then the scope waits, shielded from cancellation, at most
-      ``cancel_timeout`` seconds for them to stop. Remote functions still
-      running then are cancelled with ``force=True`` (their workers are
-      killed) and given one more second; actor tasks, which Ray cannot
-      force-cancel, are left running. Either is logged as a warning on the
-      ``ray_anyio`` logger. The exception propagates unchanged.
+    * normal exit: waits for every task, fetching results as :func:`get` does
+      (values discarded); the first failure is raised and the rest are
+      cancelled as below. A streaming generator has finished when its task
+      has returned; errors it yields surface where its stream is read.
+    * an exception or a cancellation in the block (or a failed task, or
+      :meth:`TaskScope.cancel`): ``ray.cancel`` on every unfinished task, then
+      a wait, shielded, of at most ``cancel_timeout`` seconds for them to
+      stop. Remote functions still running are then cancelled with
+      ``force=True`` (workers killed) and given one more second; actor tasks,
+      which Ray cannot force-cancel, are left running. Either is logged as a
+      warning (logger ``ray_anyio``). The exception propagates unchanged.
 
-    With ``force=False`` a running remote function first gets a
-    ``KeyboardInterrupt`` (its ``finally`` blocks run), which Python delivers
-    between bytecodes, and only when the worker handles SIGINT (a Ray started
-    from a shell that ignores SIGINT passes that on to its workers, and the
-    polite cancel does nothing: the forced one after ``cancel_timeout`` is
-    what stops them). A running synchronous actor method is only flagged
-    (``ray.get_runtime_context().is_canceled()``, Ray 2.54 and later); async
-    actor methods are cancelled. ``force=True`` kills the worker of a running
-    remote function at once; actor tasks always get ``force=False``.
+    With ``force=False`` a running remote function gets a ``KeyboardInterrupt``
+    (its ``finally`` blocks run) only if its worker handles SIGINT (not when
+    Ray was started from a shell that ignores it). A running synchronous actor
+    method is only flagged (``ray.get_runtime_context().is_canceled()``, Ray
+    2.54+); async actor methods are cancelled. ``force=True`` kills a running
+    remote function's worker at once; actor tasks always get ``force=False``.
 
     Args:
         force: cancel remote functions with ``force=True`` from the start.
         cancel_timeout: seconds to wait for cancelled tasks to stop before
-            forcing them; ``None`` waits for ever (never forces), ``0`` does
-            not wait.
+            forcing them; ``None`` waits for ever, ``0`` does not wait.
 
     Raises:
         TypeError: ``force`` is not a bool or ``cancel_timeout`` not a number.
@@ -92,10 +78,8 @@ def open_scope(
             first = await ray_anyio.get(refs[0])
         # here every task has finished, or has been cancelled
 
-    A scope can swallow its own cancellation (:meth:`TaskScope.cancel`), as a
-    trio cancel scope can, so type checkers treat code after the block as
-    reachable: a function that returns from inside the block needs a
-    ``return`` (or ``raise``) after it too.
+    A scope can swallow its own cancellation, so code after the block is
+    reachable: a function returning inside it needs a ``return`` after it too.
     """
     check_bool(force, "force")
     seconds = check_timeout(cancel_timeout, "cancel_timeout")
@@ -121,11 +105,7 @@ async def _block(scope: TaskScope) -> AsyncIterator[TaskScope]:
 
 
 class TaskScope:
-    """The Ray tasks of one ``open_scope`` block; see :func:`open_scope`.
-
-    Use it inside its ``async with`` block only, from the tasks of the event
-    loop that entered it.
-    """
+    """The Ray tasks of one :func:`open_scope` block; use it inside it, on its loop."""
 
     def __init__(self, *, force: bool, cancel_timeout: float | None) -> None:
         self._force = force
@@ -148,16 +128,13 @@ class TaskScope:
         """Call ``fn.remote(*args, **kwargs)`` and own the task it starts.
 
         ``fn`` is a ``@ray.remote`` function, an actor method, or ``.options(...)``
-        of either. Returns what ``fn.remote`` returns: an ``ObjectRef``, a list of
-        them (``num_returns > 1``) or an ``ObjectRefGenerator``. Not a
-        checkpoint; the task is submitted at once.
+        of either. Returns what ``fn.remote`` returns. Not a checkpoint; the
+        task is submitted at once.
 
         Raises:
-            TypeError: ``fn`` has no ``.remote`` (a plain function, an actor
-                class, an ObjectRef...).
+            TypeError: ``fn`` has no ``.remote`` (a plain function, an actor class).
             RuntimeError: the scope's block is not running.
-            ray.exceptions.RaySystemError: Ray is not running (it is not
-                started on its own).
+            ray.exceptions.RaySystemError: Ray is not running (it is never started).
             Exception: whatever ``fn.remote`` raises (bad arguments, dead actor).
         """
         check_fn(fn, "remote")
@@ -216,11 +193,7 @@ class TaskScope:
 
 
 def own(scope: TaskScope, result: object) -> None:
-    """Make ``scope`` own the task behind ``result`` (what ``.remote()`` returned).
-
-    ``scope.remote`` and ``map`` (for a plain ``fn``'s refs) start tasks
-    that the scope then cancels on an error, and waits for on a normal exit.
-    """
+    """Make ``scope`` own the task behind ``result`` (what ``.remote()`` returned)."""
     ref = _ray.task_ref(result)
     if ref is not None:
         scope._tasks[ref] = None

@@ -1,10 +1,7 @@
 """``stream``: iterate over a streaming generator task on any AnyIO backend.
 
-Ray's ``ObjectRefGenerator.__anext__`` only works on asyncio. Here the next
-item is taken without blocking when Ray has it (:mod:`._core._ray`); when it
-is not there yet, the watcher watches the ref the stream will produce next
-(or, once the stream has ended, the generator's completion ref) and the loop
-sleeps until Ray reports it. No thread per generator.
+Ray's ``ObjectRefGenerator.__anext__`` only works on asyncio; here the watcher
+watches the ref the stream produces next (or its completion ref), no thread.
 """
 
 from __future__ import annotations
@@ -17,33 +14,29 @@ import ray
 from ._core import _ray
 from ._core._cancel import cancel_now
 from ._core._checks import check_bool
+from ._core._reports import watch_all
 from ._core._single import fetch_one
 from ._core._wakeup import checkpoint
-from ._core._watcher import watch_all
 
 
 def stream(gen: Any, *, values: bool = False) -> Stream:
     """Iterate over the items of a streaming generator task as they are produced.
 
-    ``gen`` is the ``ObjectRefGenerator`` returned by ``.remote()`` of a generator
-    task or actor method (``num_returns="streaming"``, the default for
-    generators in Ray 2.60). ``async for ref in stream(gen)`` yields each item's
-    ObjectRef as soon as Ray has it; with ``values=True`` it yields the values,
-    each fetched as :func:`get` would.
+    ``gen`` is the ``ObjectRefGenerator`` of a generator task or actor method
+    (``num_returns="streaming"``). ``async for ref in stream(gen)`` yields each
+    item's ObjectRef as soon as Ray has it; ``values=True`` yields the values.
 
-    Errors: an exception raised by the generator, or a system failure (dead
-    worker or actor, cancellation), is reported by Ray as one more item whose
-    ref holds the error. With ``values=True`` it is raised at that item; with
-    refs it is raised wherever that ref is fetched. The iteration ends after it.
+    Errors: an exception raised by the generator, or a system failure, is a
+    last item whose ref holds the error: raised at that item with
+    ``values=True``, else wherever that ref is fetched. The iteration ends after it.
 
     Cancellation: each step is a checkpoint; cancelling a step leaves the
     stream usable and loses no item.
 
-    Early exit: ``break`` out of a plain ``async for`` leaves the generator task
-    running, exactly as breaking out of Ray's own iteration does. To stop it,
-    use the stream as an async context manager, or call :meth:`Stream.aclose`:
-    if the generator has not finished, ``ray.cancel`` is called on its task
-    (``force=False``)::
+    Early exit: ``break`` out of a plain ``async for`` leaves the task running,
+    as with Ray's own iteration. To stop it, use the stream as an async
+    context manager or call :meth:`Stream.aclose` (``ray.cancel``, with
+    ``force=False``, of a task that has not finished)::
 
         async with ray_anyio.stream(gen.remote(), values=True) as items:
             async for value in items:
@@ -117,11 +110,9 @@ class Stream:
     async def aclose(self) -> None:
         """End the iteration; cancel the generator task if it has not finished.
 
-        A checkpoint, as every ``aclose`` of trio and AnyIO; the stream is
-        closed even when the checkpoint is cancelled. Does not wait for the
-        task to stop: Ray reports the cancellation as the error of the
-        generator's last item. After ``ray.shutdown()`` there is nothing left
-        to cancel, and it only closes the stream.
+        A checkpoint; the stream is closed even if it is cancelled. Does not
+        wait for the task to stop: Ray reports the cancellation as the error of
+        the last item. After ``ray.shutdown()`` it only closes the stream.
         """
         self._taken = None
         if not self._ended:

@@ -44,32 +44,27 @@ async def wait(
 ) -> tuple[list[Any], list[Any]]:
     """Wait until ``num_returns`` of ``items`` are ready, like ``ray.wait``.
 
-    Each position of ``items`` is a *slot* (duplicates are separate slots). An
-    ObjectRef slot is ready when its object is in this node's object store
-    (``fetch_local=True``) or anywhere in the cluster (``fetch_local=False``);
-    a failed task's ref is ready too (``wait`` never raises a task's error). An
-    awaitable slot is awaited along its chain: it becomes the ref it resolves
-    to, or, if it resolves to a plain value, that value, which is ready.
+    Each position of ``items`` is a *slot* (duplicates too). A ref slot is ready
+    when its object is in this node's store (``fetch_local=True``) or anywhere
+    in the cluster; a failed task's ref is ready too (``wait`` never raises a
+    task's error). An awaitable slot becomes the ref or the (ready) plain
+    value its chain resolves to.
 
-    Returns ``(ready, remaining)``, both in input order: ``ready`` holds the first
-    ``min(num_returns, number ready)`` ready slots, ``remaining`` every other
-    slot. An entry is the slot's ObjectRef or plain value; a slot whose
-    awaitable had not produced its ref yet is ``None`` (in ``remaining``), and
-    that awaitable is cancelled and closed.
+    Returns ``(ready, remaining)``, in input order: the first ``min(num_returns,
+    number ready)`` ready slots, and every other slot. A slot whose awaitable
+    had not produced its ref yet is ``None`` in ``remaining`` (the awaitable
+    is cancelled and closed).
 
-    ``remaining`` is a ``list`` that remembers what this call learnt: passing it
-    straight back (``ready, refs = await wait(refs)`` in a loop) asks Ray about
-    nothing again, so a call costs O(1) engine work per slot it returns plus
-    one copy of the list instead of O(len(refs)) work with Ray. Mutating it,
-    or dropping it, forgets that; a ``wait`` already running on it finishes on
-    the items it was given.
+    ``remaining`` remembers what this call learnt: passed straight back
+    (``ready, refs = await wait(refs)`` in a loop) it costs O(1) per slot
+    returned plus a copy of the list, asking Ray nothing again. Mutating or
+    dropping it forgets that; a ``wait`` already running on it finishes.
 
-    Timeout and cancellation: ``timeout`` (seconds; ``None`` waits for ever,
-    ``0`` reports what is ready now) is an AnyIO ``move_on_after`` around the
-    wait: when it expires ``wait`` returns normally with what is ready. This is a
-    checkpoint; when cancelled from outside it withdraws every registration with
-    Ray and cancels the awaitables before the cancellation propagates. Objects
-    are not fetched and tasks are not cancelled.
+    Timeout and cancellation: ``timeout`` is a ``move_on_after`` around the
+    wait (``None``: for ever, ``0``: what is ready now); when it expires,
+    ``wait`` returns normally with what is ready. A checkpoint; cancelled, it
+    withdraws every registration with Ray and cancels the awaitables before
+    the cancellation propagates. Objects are not fetched, tasks not cancelled.
 
     Raises:
         TypeError: ``items`` is not a list or tuple, an item is neither an
@@ -151,8 +146,7 @@ async def _wait_again(
             with anyio.move_on_after(seconds):
                 await state.wait_for(num_returns)
     except anyio.get_cancelled_exc_class():
-        # The state still describes ``items`` and stays on it, unless the
-        # list was mutated meanwhile.
+        # The state stays on ``items`` unless the list was mutated meanwhile.
         if not state.attached:
             state.close()
         raise

@@ -22,9 +22,8 @@ __all__ = ["assert_nothing_left", "live_registrations"]
 def live_registrations() -> int:
     """How many registrations with Ray this process still holds.
 
-    Counts the refs registered by calls in progress (or by ``remaining`` lists
-    of :func:`ray_anyio.wait` still alive) and those queued for withdrawal.
-    Zero when nothing runs and nothing is remembered.
+    Counts the refs of calls in progress (or of live ``remaining`` lists of
+    :func:`ray_anyio.wait`) and those queued for withdrawal.
     """
     held = registered()
     # The poller's entries belong to open watchers and are counted with them;
@@ -36,9 +35,8 @@ def live_registrations() -> int:
 def assert_nothing_left(timeout: float = 10.0) -> None:
     """Assert that ray-anyio holds no registration with Ray.
 
-    Collects garbage first (a ``remaining`` list in a reference cycle keeps
-    its registrations until then), then waits at most ``timeout`` seconds for
-    queued withdrawals to finish.
+    Collects garbage first (for ``remaining`` lists in reference cycles), then
+    waits at most ``timeout`` seconds for queued withdrawals to finish.
 
     Raises:
         AssertionError: something is still registered; the message says what.

@@ -1,8 +1,4 @@
-"""Awaitables that users pass: coroutines, futures and chains of them.
-
-An awaitable is a *chain* when its result is again a ref or an awaitable:
-:func:`resolve_chain` follows it to the first ref or plain value.
-"""
+"""Awaitables that users pass: coroutines, futures and chains of them."""
 
 from __future__ import annotations
 
@@ -25,11 +21,10 @@ def is_awaitable(obj: object) -> bool:
 
 
 async def resolve_chain(obj: Any) -> Any:
-    """Await ``obj`` until the result is an ObjectRef or a plain value.
+    """Follow the *chain* ``obj``: await until the result is a ref or a plain value.
 
-    Values inside containers are not walked. Cancellation: the awaitable being
-    awaited is cancelled (coroutines receive the cancellation, futures are
-    cancelled) and the cancellation propagates.
+    Containers are not walked. Cancellation cancels the awaitable being awaited
+    (a coroutine receives it, a future is cancelled) and propagates.
     """
     while is_awaitable(obj):
         if isinstance(obj, concurrent.futures.Future):

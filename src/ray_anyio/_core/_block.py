@@ -1,9 +1,7 @@
 """The async context manager a verb hands out: an ``asynccontextmanager``, once.
 
-``contextlib.asynccontextmanager`` gives the shape (setup, ``yield``, clean-up
-in ``finally``, the body's exception re-raised unchanged); this wrapper only
-makes a second ``async with`` of the same object a clear ``RuntimeError``
-instead of contextlib's ``AttributeError``.
+A second ``async with`` of it is a clear ``RuntimeError``, not contextlib's
+``AttributeError``.
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """Cancelling Ray tasks: politely, then by force once ``cancel_timeout`` passes.
 
-A polite ``ray.cancel`` interrupts a running remote function with a
-``KeyboardInterrupt``, which Python delivers through its SIGINT handling: when
-the driver's Ray was started from a shell that ignores SIGINT (a background
-job, most process managers), the workers inherit that and a polite cancel
-does nothing. So whatever is still running after ``cancel_timeout`` is
-cancelled again with ``force=True``, which kills the worker. Ray refuses
-``force`` for actor tasks: those are left running, with a warning (killing
-the actor would end every other call on it too).
+A polite ``ray.cancel`` is a ``KeyboardInterrupt``, which the workers of a Ray
+started from a shell that ignores SIGINT (a background job) ignore too. Ray
+refuses ``force`` for actor tasks: those are left running, with a warning
+(killing the actor would end every other call on it too).
 """
 
 from __future__ import annotations
@@ -20,7 +16,7 @@ import anyio
 from . import _ray
 from ._log import logger
 from ._readiness import split_ready
-from ._watcher import watch_all
+from ._reports import watch_all
 
 if TYPE_CHECKING:
     import ray
@@ -39,10 +35,9 @@ async def cancel_tasks(
 ) -> None:
     """Cancel the tasks behind ``refs`` (one ref per task) that have not finished.
 
-    Waits, shielded from cancellation, at most ``cancel_timeout`` seconds
-    (``None``: for ever, ``0``: not at all) for them to stop; then cancels
-    what still runs with ``force=True`` and waits at most ``FORCED_GRACE``
-    more. Returns at once if Ray is not running: the tasks went with it.
+    Waits, shielded, at most ``cancel_timeout`` seconds for them to stop, then
+    forces what still runs and waits at most ``FORCED_GRACE`` more. Returns at
+    once if Ray is not running: the tasks went with it.
     """
     if not _ray.ray_is_running():
         return
@@ -83,10 +78,9 @@ async def cancel_tasks(
 def cancel_now(targets: Iterable[T], *, force: bool = False) -> list[T]:
     """``ray.cancel`` each target (a ref or a streaming generator), without waiting.
 
-    The one way the package cancels: an actor task, which Ray cancels only
-    politely, gets ``force=False`` and is returned; a task that raced to its
-    end, or a Ray that has gone, is no error (logged at DEBUG). Not a
-    checkpoint, and never raises.
+    An actor task (Ray only cancels those politely) gets ``force=False`` and is
+    returned; a task that raced to its end, or a gone Ray, is no error (logged
+    at DEBUG). Not a checkpoint; never raises.
     """
     if not _ray.ray_is_running():
         return []

@@ -1,8 +1,7 @@
 """Argument checks: one function per rule, each naming the argument and the fix.
 
-Numbers are accepted as ``numbers.Real`` and ``numbers.Integral`` accept them
-(a ``numpy.int64`` or a ``Fraction`` is fine); a ``bool`` is refused wherever
-a number is meant, since ``True`` as a timeout or a count is always a slip.
+Numbers are ``numbers.Real``/``Integral`` (a ``numpy.int64`` is fine); a
+``bool`` is refused wherever a number is meant: ``True`` there is a slip.
 """
 
 from __future__ import annotations
@@ -83,11 +82,7 @@ _FN = {
 
 
 def check_fn(fn: object, kind: Literal["remote", "map", "pool"]) -> bool:
-    """Check the ``fn`` of ``scope.remote``, ``map`` or a pool; True if remote.
-
-    Raises:
-        TypeError: ``fn`` is not what ``kind`` takes.
-    """
+    """Whether ``fn`` is remote; ``TypeError`` if ``kind`` takes no such ``fn``."""
     remote = is_remote(fn)
     if not (remote if kind == "remote" else remote or callable(fn)):
         raise TypeError(f"fn must be {_FN[kind]}, got {type(fn).__name__}")
@@ -95,12 +90,7 @@ def check_fn(fn: object, kind: Literal["remote", "map", "pool"]) -> bool:
 
 
 def check_result(result: object, kind: Literal["map", "pool"]) -> None:
-    """Check what a plain ``fn`` returned for one input of ``map`` or a pool.
-
-    Raises:
-        TypeError: ``map`` got neither an ObjectRef nor an awaitable, or a pool
-            something other than an ObjectRef.
-    """
+    """Check (``TypeError``) what a plain ``fn`` of ``map`` or a pool returned."""
     if isinstance(result, ray.ObjectRef):
         return
     if kind == "map" and is_awaitable(result):
@@ -114,11 +104,7 @@ def check_result(result: object, kind: Literal["map", "pool"]) -> None:
 
 
 def check_iterables(iterables: tuple[Any, ...]) -> None:
-    """The inputs of a ``map``: at least one, each a plain or async iterable.
-
-    Raises:
-        TypeError: no iterable, or one that is not iterable.
-    """
+    """Check (``TypeError``) that ``map`` got plain or async iterables, at least one."""
     if not iterables:
         raise TypeError("map() needs at least one iterable of inputs after fn")
     for position, iterable in enumerate(iterables):
@@ -131,10 +117,7 @@ def check_iterables(iterables: tuple[Any, ...]) -> None:
 
 
 def check_items(items: object, function: str) -> None:
-    """Check the ``items`` of ``wait``-like functions, naming the bad one.
-
-    ``function`` is the caller's name, used in the hints.
-    """
+    """Check the ``items`` of ``wait``-like ``function`` (named in the hints)."""
     if isinstance(items, ray.ObjectRef):
         raise TypeError(
             "items must be a list or tuple of ObjectRefs or awaitables, got a single "
@@ -156,8 +139,8 @@ def check_items(items: object, function: str) -> None:
 def mistake_hint(obj: object, function: str, *, top: bool = True) -> str:
     """What to pass instead of ``obj``, when it is a common mistake (or "").
 
-    ``top``: ``obj`` is the whole argument, where any iterator is a mistake;
-    inside a structure only generators are (a file object is an iterator).
+    ``top``: ``obj`` is the whole argument, where any iterator is a mistake
+    (inside a structure only generators are: a file is an iterator too).
     """
     if isinstance(obj, ray.ObjectRefGenerator):
         return (

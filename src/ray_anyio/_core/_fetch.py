@@ -1,11 +1,8 @@
 """The fetch: the one place values come back from Ray (batched ``ray.get``).
 
-Refs that are ready are fetched at once; the others are watched
-(:mod:`._watcher`) and fetched in batches as Ray reports them ready *in this
-node's store*, so that a fetch never waits for a transfer from another node.
-Batches too large to deserialise without stalling the loop are fetched on the
-fetch lane (:mod:`._threads`) in chunks, stopped between chunks if the call
-is cancelled. One ref on its own is :mod:`._single`'s, above this module.
+Ready refs are fetched at once, the others in batches as Ray reports them
+ready *in this node's store*, so a fetch never waits for a transfer. Large
+batches go to the fetch lane in chunks. A lone ref is :mod:`._single`'s.
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ from . import _ray, _threads
 from ._multimap import MultiMap
 from ._outcome import Outcome, as_value
 from ._readiness import split_ready
-from ._watcher import watch_all
+from ._reports import watch_all
 from ._withdraw import drop_later
 
 if TYPE_CHECKING:
@@ -33,9 +30,8 @@ R = TypeVar("R")
 #: Batches up to this size are fetched on the loop thread; larger ones go to
 #: the fetch lane so that deserialising them does not stall the loop.
 INLINE_FETCH_MAX = 1024
-#: Largest ``ray.get`` the fetch lane makes at once. Ray turns a whole batch
-#: into Python objects without giving up the GIL, so a chunk bounds how long
-#: the loop thread can be kept waiting; between chunks a cancelled job stops.
+#: Largest ``ray.get`` of the fetch lane: Ray deserialises a whole batch with
+#: the GIL held, so a chunk bounds how long the loop thread can be kept waiting.
 THREAD_CHUNK = 500
 
 _MISSING: Any = object()
@@ -61,8 +57,8 @@ def _get(refs: list[Ref]) -> list[Any]:
 async def _in_chunks(refs: Sequence[Ref], fn: Callable[[list[Ref]], R]) -> list[R]:
     """``[fn(chunk) ...]``: inline if ``refs`` is small, else on the fetch lane.
 
-    On the lane, one gated job per chunk, so that ``ray.shutdown`` waits for
-    one chunk at most and a cancelled call stops between two chunks.
+    One gated job per chunk: ``ray.shutdown`` waits for one chunk at most, and
+    a cancelled call stops between two chunks.
     """
     if len(refs) <= INLINE_FETCH_MAX:
         return [fn(list(refs))]
@@ -120,11 +116,7 @@ async def fetch(refs: Sequence[Ref]) -> list[Any]:
         # The map itself, not a list of its refs: nothing the size of the call
         # is left to free on the loop thread when it is cancelled.
         await watch_all(
-            positions,
-            fetch_local=True,
-            grouped=True,
-            coalesce=True,
-            on_batch=take,
+            positions, fetch_local=True, grouped=True, coalesce=True, on_batch=take
         )
     except BaseException:
         # Cancelled or failed: let the background lane free the map.
@@ -139,11 +131,8 @@ async def fetch_outcomes(
 ) -> list[Outcome]:
     """Fetch the values of ``refs``, keeping each failure at its own position.
 
-    ``reported``: Ray has reported every ref ready (nothing to wait for).
-
-    One batched fetch when nothing failed; if something did, each ref is
-    fetched alone so that every failure stays where it belongs (for iterators
-    that hand results out one by one, and ``return_exceptions``).
+    ``reported``: Ray has reported every ref ready. If the batched fetch
+    fails, each ref is fetched alone.
 
     Raises:
         ray.exceptions.RaySystemError: Ray is not running.

@@ -1,9 +1,7 @@
 """A task group whose first failure is raised as itself, not in an ExceptionGroup.
 
-The one base for blocks that run tasks beside their body (`get` of a
-structure, `wait`, `as_completed`, `map`): a failing item, or the body,
-raises its own exception, so a caller can write ``except ValueError`` exactly
-as around ``ray.get``; trio and AnyIO task groups would wrap it.
+So a caller of `get`, `wait`, `as_completed` or `map` can write ``except
+ValueError`` exactly as around ``ray.get``.
 """
 
 from __future__ import annotations
@@ -19,11 +17,10 @@ from anyio.abc import TaskGroup
 class FirstErrorGroup:
     """Run tasks together; the first exception cancels the rest and is re-raised.
 
-    Later failures are not lost: each is added to the first one as a note.
-    A ``KeyboardInterrupt``, ``SystemExit`` or other ``BaseException`` that
-    is not a cancellation wins over a failure, as it would without the
-    group, and is raised on its own (not in a ``BaseExceptionGroup``), with
-    the failure added to it as a note. Cancellation is left to AnyIO.
+    Later failures are added to the first as notes. A ``BaseException`` that
+    is not a cancellation (``KeyboardInterrupt``...) wins over a failure and
+    is raised on its own, the failure added as a note. Cancellation is
+    left to AnyIO.
     """
 
     def __init__(self) -> None:
@@ -101,8 +98,7 @@ def _is_group(exc: BaseException) -> bool:
 
 
 def add_note(exc: BaseException, note: str) -> None:
-    """``exc.add_note(note)``, also on Python 3.10 (where tracebacks show it
-    through the ``exceptiongroup`` backport that AnyIO installs)."""
+    """``exc.add_note(note)``, also on 3.10 (shown via the exceptiongroup backport)."""
     if hasattr(exc, "add_note"):
         exc.add_note(note)
     else:

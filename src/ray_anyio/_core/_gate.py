@@ -1,9 +1,8 @@
 """The shutdown gate: the package's threads call Ray only while their session lives.
 
-Ray has no shutdown hook. ``ray.shutdown`` is wrapped (:mod:`._ray`) so that
-it first closes the gate, waiting for the calls inside it to return; a thread
-that calls into the core worker while it is torn down (freeing a ref is such
-a call) ends the process. Jobs enter it through ``_threads.gated`` only.
+Ray has no shutdown hook, so ``ray.shutdown`` is wrapped (:mod:`._ray`) to
+close the gate first: a thread calling into the core worker (freeing a ref,
+say) while it is torn down ends the process.
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ from contextlib import contextmanager
 class Gate:
     """Counts the threads inside Ray; closed, it keeps the others at its door.
 
-    ``session`` tells the live session now. While the gate is closed, other
-    threads wait at its door; the thread that closed it goes through, with
-    ``live`` false, since it cannot race itself.
+    ``session`` tells the live session now. The closing thread goes through,
+    with ``live`` false, since it cannot race itself.
     """
 
     def __init__(self, session: Callable[[], object | None]) -> None:

@@ -1,9 +1,7 @@
 """The one key → values structure: positions by ref, waits by ref, callbacks by ref.
 
-A call hands out results by position (a slot of ``wait``, an index of
-``as_completed``, an input number of ``map``, a place in ``get``'s list) and
-learns from Ray by ref; the same ref may fill several positions. The hub keeps
-its waiting tasks by ref and the poller its callbacks the same way.
+A call hands out results by position and learns from Ray by ref; the same ref
+may fill several positions.
 """
 
 from __future__ import annotations
@@ -18,9 +16,8 @@ V = TypeVar("V")
 class MultiMap(Generic[K, V]):
     """Values by distinct key, keys in the order they were first added.
 
-    Most keys have one value: the first value of each is stored as it is,
-    and only repeats get a list, which keeps a pending ref small and a
-    cancelled call quick to free.
+    Only repeats get a list: a pending ref stays small, a cancelled call
+    quick to free.
     """
 
     __slots__ = ("_first", "_more")

@@ -24,11 +24,9 @@ class Outcome:
 
 
 def as_value(exc: Exception) -> Exception:
-    """``exc`` as an item's result (``return_exceptions``), unless Ray is gone.
+    """``exc`` as an item's result (``return_exceptions``); raised if Ray is gone.
 
-    Raises:
-        Exception: ``exc`` itself when Ray is not running: that is no item's
-            failure, and no later item would fare better.
+    Ray not running is no item's failure, and no later item would fare better.
     """
     if not _ray.ray_is_running():
         raise exc

@@ -1,8 +1,7 @@
 """The poller: readiness through the public ``ray.wait``, one thread per process.
 
-The readiness path of every Ray before 2.60, and of Ray Client: one thread
-calls ``ray.wait`` over every registered ref, whatever the number of refs or
-event loops, and exits when nothing is registered.
+The readiness path of every Ray before 2.60, and of Ray Client; the thread
+exits when nothing is registered.
 """
 
 from __future__ import annotations
@@ -28,9 +27,8 @@ Callback = Callable[[BaseException | None], None]
 #: Withdraws a registration; safe to call more than once.
 Withdraw = Callable[[], None]
 
-#: How long one blocking ``ray.wait`` of the poller may last before it looks
-#: for new registrations and withdrawals. It bounds how long a withdrawn ref
-#: stays inside Ray's wait, not how late a ready ref is reported.
+#: The longest blocking ``ray.wait`` of the poller: it bounds how long a
+#: withdrawn ref stays in Ray's wait, not how late a ready ref is reported.
 POLL_SLICE = 0.05
 
 
@@ -39,9 +37,8 @@ class Poller:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        # fetch_local -> ref -> its callbacks. A registration is one entry (or
-        # one more callback) and a partial: a wait over many pending refs
-        # registers each of them, so what one costs is kept small.
+        # fetch_local -> ref -> its callbacks. A registration is kept small (an
+        # entry and a partial): a wait over many pending refs registers each.
         self._entries: dict[bool, MultiMap[Ref, Callback]] = {
             True: MultiMap(),
             False: MultiMap(),
@@ -71,11 +68,7 @@ class Poller:
             pass
 
     def _round(self) -> bool:
-        """One ``ray.wait`` over everything registered; False once nothing is.
-
-        The whole round runs in one gated job, the freeing of its lists of
-        refs included.
-        """
+        """One gated job: a ``ray.wait`` over all refs; False once none is left."""
         with self._cond:
             groups = {fl: entries.keys() for fl, entries in self._entries.items()}
             if not any(groups.values()):
@@ -135,5 +128,4 @@ class Poller:
             callback(exc)
 
 
-#: The process-wide poller.
 POLLER = Poller()

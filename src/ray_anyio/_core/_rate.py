@@ -1,9 +1,7 @@
 """Limits on starts: at most ``per_second`` starts in any one-second window.
 
-A limiter on starts, as aiometer's: starts are spaced by at least a
-``1 / per_second`` of a second, measured from the previous start itself (not
-from when it was due), so any ``per_second + 1`` starts span more than one
-second and a late start never lets two through at once.
+Starts are spaced by ``1 / per_second`` s from the previous start itself (not
+from when it was due), so a late start never lets two through at once.
 """
 
 from __future__ import annotations
@@ -28,10 +26,7 @@ class StartLimiter:
         self._last = -math.inf
 
     async def wait(self) -> None:
-        """Return when the next start may happen; record it as started then.
-
-        A checkpoint; cancellation records nothing.
-        """
+        """Record a start when it may happen; a checkpoint (cancelled: no record)."""
         due = self._last + self._interval
         if due > anyio.current_time():
             await anyio.sleep_until(due)

@@ -1,15 +1,9 @@
 """Every private Ray API ray-anyio uses, each behind a feature check.
 
-Nothing else in the package imports ``ray._private`` or ``ray._raylet``, or
-calls an underscore method of a Ray object: a Ray upgrade that changes one of
-them changes this module only. Each private name sits beside the public
-fallback that replaces it when the check fails (see ``docs/architecture.md``).
-
-Calls that never start Ray: ``ray.get``, ``ray.wait``, ``ray.cancel`` and
-``ray.put`` initialise Ray when it is not running (or join a cluster that runs
-on the machine). A library must not do that behind its user's back, so the
-package calls them through :data:`get`, :data:`wait`, :data:`cancel` and
-:data:`put`, which raise ``RaySystemError`` instead.
+Nothing else touches ``ray._private``, ``ray._raylet`` or underscore methods;
+each private name sits beside its public fallback (``docs/architecture.md``).
+``ray.get``/``wait``/``cancel``/``put`` start Ray when it is not running; a
+library must not, so :data:`get` etc. here raise ``RaySystemError`` instead.
 """
 
 from __future__ import annotations
@@ -52,13 +46,10 @@ def require_ray() -> None:
 
 
 # --- calls that never start Ray ------------------------------------------------
-
-
 def _without_auto_init(fn: F) -> F:
-    # Ray wraps its public API in an auto-init wrapper made with
-    # functools.wraps; the function it wraps raises RaySystemError when Ray is
-    # not connected and still dispatches to Ray Client. The fallback checks
-    # first (another thread could shut Ray down between check and call).
+    # Ray's auto-init wrapper (made with functools.wraps) wraps a function that
+    # raises RaySystemError when Ray is not connected and still dispatches to
+    # Ray Client. The fallback checks first (Ray may stop between the two).
     inner = getattr(fn, "__wrapped__", None)
     if callable(inner):
         return inner  # type: ignore[no-any-return]
@@ -79,8 +70,6 @@ kill = _without_auto_init(ray.kill)
 
 
 # --- sessions --------------------------------------------------------------------
-
-
 def _worker() -> Any:
     return ray._private.worker.global_worker
 
@@ -93,9 +82,8 @@ def in_client_mode() -> bool:
 def session() -> object | None:
     """The Ray connection that registrations made now belong to, or None.
 
-    A new ``ray.init`` makes a new session: work queued against an old one
-    (withdrawals, fetches) is dropped instead of calling into a Ray that is
-    gone, which would end the process.
+    Work queued against an old session is dropped: calling into a Ray that
+    is gone would end the process.
     """
     if in_client_mode():
         context: object = ray.util.client.ray.get_context()
@@ -112,10 +100,9 @@ SHUTDOWN_WAIT = 10.0
 
 
 def _install_shutdown_gate() -> None:
-    # ray.shutdown is wrapped where users call it, ``ray.shutdown``: a name
-    # bound before this module was imported (``from ray import shutdown``)
-    # is Ray's own and skips the gate. The atexit handler below covers the
-    # interpreter's exit whatever the import order (docs/architecture.md).
+    # A ``from ray import shutdown`` bound before this import skips the gate;
+    # the atexit handler below covers the interpreter's exit whatever the
+    # import order (docs/architecture.md).
     original = ray.shutdown
     if getattr(original, "_ray_anyio_gate", False):
         return
@@ -131,9 +118,8 @@ def _install_shutdown_gate() -> None:
 
     shutdown._ray_anyio_gate = True  # type: ignore[attr-defined]
     ray.shutdown = shutdown
-    # Ray registered its own shutdown with atexit when it was imported, so this
-    # handler runs before it and keeps the package's threads (daemons) out of
-    # Ray from then on; the main thread goes through.
+    # Ray registered its own atexit shutdown on import, so this runs first and
+    # keeps the package's daemon threads out of Ray; the main thread goes on.
     atexit.register(GATE.close, SHUTDOWN_WAIT)  # closed for good
     atexit.register(lambda: _forget_core_worker())  # defined below
 
@@ -142,11 +128,7 @@ _install_shutdown_gate()
 
 
 # --- readiness: ObjectRef._on_ready (Ray 2.60+) ----------------------------------
-
-
-#: Ray's per-ref readiness hook: reports that an object exists (anywhere in the
-#: cluster) without fetching it, and returns a handle that withdraws it. Not
-#: available through Ray Client. Fallback: the polling thread (public ray.wait).
+#: Ray's per-ref readiness hook (not through Ray Client); fallback: the poller.
 HAS_ON_READY = callable(getattr(ray.ObjectRef, "_on_ready", None))
 
 
@@ -159,8 +141,6 @@ def on_ready(
 
 
 # --- locality: CoreWorker.object_exists ------------------------------------------
-
-
 #: Whether the core worker can tell that an object is in this process's memory
 #: store or this node's object store (else ``ray.wait(timeout=0, ...)``).
 HAS_OBJECT_EXISTS = callable(
@@ -196,14 +176,11 @@ def local_check() -> Callable[[Ref], bool] | None:
 
 
 # --- tasks and streaming generators ---------------------------------------------
-
-
 def task_ref(result: object) -> Ref | None:
     """One ref that is ready once the task behind ``result`` has finished.
 
-    ``result`` is what ``.remote()`` returned: a ref, a list of refs
-    (``num_returns > 1``) or a streaming generator (whose completion ref is
-    ready once the task has returned).
+    ``result`` is what ``.remote()`` returned: a ref, a list of refs or a
+    streaming generator (its completion ref).
     """
     if isinstance(result, ray.ObjectRef):
         return result
@@ -215,14 +192,12 @@ def task_ref(result: object) -> Ref | None:
 
 
 def generator_completed(gen: Any) -> Ref:
-    """The ref that is ready once the generator task has returned."""
     ref: Ref = gen.completed()
     return ref
 
 
-#: ``ObjectRefGenerator._get_next_ref_n`` replaced ``_get_next_ref`` in Ray
-#: 2.58, and ``_stream_exhausted`` came with it; before, the core worker tells
-#: whether a stream has ended.
+#: Ray 2.58 replaced ``_get_next_ref`` by ``_get_next_ref_n`` and added
+#: ``_stream_exhausted``; before, the core worker tells if a stream has ended.
 HAS_NEXT_REF_N = hasattr(ray.ObjectRefGenerator, "_get_next_ref_n")
 
 
@@ -233,18 +208,13 @@ def _stream_ended(gen: Any) -> bool:
 
 
 def stream_next_now(gen: Any) -> Ref | None:
-    """The next item's ref if Ray has it now, else None.
-
-    Raises:
-        StopIteration: the stream has ended and every item was taken.
-    """
+    """The next item's ref if Ray has it now, else None; StopIteration at the end."""
     if (
         _stream_ended(gen)
         and wait([generator_completed(gen)], timeout=0, fetch_local=False)[1]
     ):
-        # At the end, Ray's _next_sync gets the task's own result to report a
-        # failure of the task; before Ray 2.58 it waits for it without a
-        # timeout, so it is only called once the task has returned.
+        # At the end, _next_sync gets the task's result (to report its failure)
+        # and before Ray 2.58 waits for it: call it once the task has returned.
         return None
     ref: Ref = gen._next_sync(timeout_s=0)
     return None if ref.is_nil() else ref
@@ -259,7 +229,6 @@ def stream_wait_ref(gen: Any) -> Ref:
 
 
 # --- actor handles ---------------------------------------------------------------
-
 try:  # Ray Client's actor handle is not an ActorHandle
     from ray.util.client.common import ClientActorHandle as _ClientActorHandle
 

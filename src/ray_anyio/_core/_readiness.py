@@ -1,15 +1,7 @@
 """How this process learns that a ref is ready: one seam, two implementations.
 
-* **The hook** (Ray 2.60 and later, not through Ray Client): Ray's per-ref
-  readiness callback, ``ObjectRef._on_ready`` (in :mod:`._ray`). It reports
-  that an object exists somewhere in the cluster, without fetching it, and
-  gives a handle that withdraws the registration.
-* **The poller** (every other Ray, and Ray Client; :mod:`._poller`): one
-  thread per process that calls the public ``ray.wait`` over every
-  registered ref.
-
-:func:`register` picks one per session; the watcher (:mod:`._watcher`) is its
-only caller. :func:`split_ready` and :func:`split_local` ask Ray once, now.
+The hook, ``ObjectRef._on_ready`` (Ray 2.60+, not through Ray Client), or
+the poller (:mod:`._poller`). Only the watcher calls :func:`register`.
 """
 
 from __future__ import annotations
@@ -46,9 +38,8 @@ def uses_hook() -> bool:
 def register(ref: Ref, fetch_local: bool, callback: Callback, hook: bool) -> Withdraw:
     """Have ``callback`` called once ``ref`` is ready; return its withdrawal.
 
-    With ``hook`` (see :func:`uses_hook`) "ready" means the object exists
-    somewhere; the caller checks locality itself. Otherwise it means ready as
-    ``ray.wait(fetch_local=fetch_local)`` says.
+    With ``hook`` "ready" means the object exists somewhere (the caller checks
+    locality), else ready as ``ray.wait(fetch_local=fetch_local)`` says.
     """
     if hook:
         return _ray.on_ready(ref, callback)

@@ -1,11 +1,7 @@
 """The one base of the result iterators (``as_completed``, ``map``, pools).
 
-:class:`Results` holds what they share: the progress counters a progress bar
-polls, the guard that refuses use outside the block, and the hand-out of one
-outcome (counted, then returned or raised). :func:`running` is the block's
-middle: a watcher and a task group that live exactly as long as the
-``async with`` body, the iterator's background tasks in the group, and the
-iterator closed before the group is cancelled.
+:class:`Results` holds the progress counters, the guard against use outside
+the block and the hand-out of an outcome; :func:`running` is the block's middle.
 """
 
 from __future__ import annotations
@@ -24,11 +20,8 @@ T = TypeVar("T")
 class Results(Generic[T]):
     """An async iterator of results with progress counters.
 
-    ``submitted`` counts the items started, ``completed`` and ``failed`` the
-    results handed out (with a value, or with an error raised or returned),
-    ``in_flight`` those started and not handed out yet, and ``total`` the
-    number of items, or ``None`` when the input's length is unknown. The
-    counters are read-only ints, safe to poll from the same event loop.
+    The counters (properties below) are read-only ints, safe to poll from the
+    same event loop.
     """
 
     #: The verb that made it, for messages.
@@ -113,10 +106,8 @@ async def running(
 ) -> AsyncIterator[Results[Any]]:
     """Run ``results``' background tasks while the body runs; close it after.
 
-    ``owner`` (a :class:`ray_anyio.TaskScope` for ``map``) is handed to the
-    iterator, which starts its tasks through it. Leaving the block, however
-    it is left, closes the iterator and cancels its tasks; the watcher, which
-    they use until they stop, closes last.
+    ``owner`` (``map``'s TaskScope) is handed to the iterator. Leaving closes
+    the iterator and cancels its tasks; the watcher they use closes last.
     """
     with Watcher(fetch_local=results._watch_local()) as watcher:
         async with FirstErrorGroup() as group:

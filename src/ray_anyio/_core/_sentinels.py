@@ -1,26 +1,12 @@
 """Watching many refs through one sentinel per group of neighbours.
 
-A ``get`` of a list needs every ref, not news of each one as it finishes, and
-each registration with Ray costs CPU on Ray's callback thread, taken from the
-cores the tasks run on. So :class:`Groups` cuts a large set into groups of
-neighbouring refs (calls submitted together tend to finish together) and
-only the last ref of each group, its *sentinel*, is registered. When a
-sentinel is reported, one ``ray.wait(timeout=0)`` over its group
-(:meth:`Groups.expand`) finds the members that are ready too; the members
-still pending form a smaller group under a new sentinel.
-
-Two rules bound the cost when neighbours do not finish together:
-
-* a group whose sweep finds few of its members ready is broken up and its
-  members are watched one by one from then on, so refs that finish in
-  reverse order cost one sweep more, not a sweep per ref;
-* the owner sweeps every member when ``sweep_at`` has passed
-  (:meth:`Groups.sweep`), whether or not other groups are reporting, so a
-  failed member is seen even while its sentinel is still running. The
-  interval grows with the cost of a sweep, so sweeping stays a small share
-  of one core.
-
-The figures behind the constants are on the performance page.
+Each registration costs CPU on Ray's callback thread (the tasks' cores), and
+a ``get`` of a list needs every ref anyway. So only the last ref of each group
+of neighbours (they tend to finish together), its *sentinel*, is registered;
+once it is reported, one ``ray.wait(timeout=0)`` finds the ready members.
+A group whose sweep finds few ready is broken up (refs finishing in reverse
+order cost one sweep more). Every member is swept when ``sweep_at`` has passed,
+so a failed one is seen while its sentinel runs. Figures: the performance page.
 """
 
 from __future__ import annotations
@@ -55,11 +41,7 @@ SWEEP_CHUNK = 1000
 
 
 class Groups:
-    """The members of each group, by sentinel; all bookkeeping, no registrations.
-
-    The owner registers the sentinels that :meth:`split` and :meth:`expand`
-    return, and hands every reported sentinel to :meth:`expand`.
-    """
+    """The members of each group, by sentinel; all bookkeeping, no registrations."""
 
     __slots__ = ("_fetch_local", "_members", "sweep_at", "sweep_every")
 
@@ -89,11 +71,7 @@ class Groups:
         return sentinels
 
     def expand(self, reported: list[Ref]) -> tuple[list[Ref], list[Ref]]:
-        """Return (members ready with the ``reported`` sentinels, refs to register).
-
-        The second list holds the new sentinels, and the members of groups
-        broken up for being unproductive.
-        """
+        """Return (members ready with the ``reported`` sentinels, refs to register)."""
         groups = [
             members for ref in reported if (members := self._members.pop(ref, None))
         ]
@@ -126,10 +104,9 @@ class Groups:
         return now >= self.sweep_at and bool(self)
 
     async def sweep(self) -> list[Ref]:
-        """Take every member that is ready now, in chunks with checkpoints between.
+        """Take every member ready now, in chunks with shielded checkpoints between.
 
-        The checkpoints are shielded: a cancellation is taken later, by the
-        caller, never between taking members and returning them.
+        A cancellation is taken by the caller, never between taking and returning.
         """
         started = time.perf_counter()
         ready: list[Ref] = []

@@ -1,17 +1,11 @@
 """One ref's value: at once when it is here, else through the loop's hub.
 
-The hub: the single-ref gets of one event loop share a watcher and fetches.
-A web service awaits many single refs from many tasks at once. Each awaiting
-task adds its ref to its loop's hub and waits on an event of its own. One of
-them, the *leader*, takes Ray's reports for all of them from one watcher and
-fetches each burst with one batched ``ray.get``, then wakes the tasks whose
-values came; when its own value has come, it hands the lead to a task still
-waiting. So a burst costs one wake-up of the loop and one fetch, not one per
-task, as a list does.
+The single-ref gets of one loop share a hub: one task, the *leader*, takes
+Ray's reports for all, fetches each burst with one batched ``ray.get``, wakes
+the tasks whose values came, and hands the lead on once its own has come.
 
-Cancellation: a cancelled task leaves the hub, withdrawing its ref's
-registration if no other task waits for it; a cancelled leader first puts back
-the refs of a burst it had taken but not handed out, then passes the lead on.
+A cancelled task leaves the hub, withdrawing its ref if nobody else waits;
+a cancelled leader first re-registers a burst it had not handed out.
 """
 
 from __future__ import annotations
@@ -25,8 +19,9 @@ from . import _ray
 from ._fetch import fetch_outcomes
 from ._multimap import MultiMap
 from ._outcome import Outcome
+from ._reports import take_reports
 from ._wakeup import loop_local
-from ._watcher import Watcher, take_reports
+from ._watcher import Watcher
 
 if TYPE_CHECKING:
     import ray
@@ -113,9 +108,8 @@ class Hub:
         try:
             outcomes = await fetch_outcomes(batch, reported=True)
         except BaseException:
-            # Cancelled while fetching: these refs were reported, but their
-            # waits were not woken; registering them again makes Ray report
-            # them again.
+            # Cancelled while fetching: re-registering these refs, reported but
+            # not handed out, makes Ray report them again.
             if self.watcher is not None:
                 self.watcher.watch(batch)
             raise
@@ -139,8 +133,8 @@ async def fetch_one(ref: Ref) -> Any:
         Exception: the ref's error, as ``ray.get`` raises it.
         ray.exceptions.RaySystemError: Ray is not running.
     """
-    # Asking the core worker costs well under a microsecond for a pending ref,
-    # where a ray.get(timeout=0) raises (and costs a lot) first.
+    # The core worker answers in well under a microsecond; ray.get(timeout=0)
+    # of a pending ref raises, which costs a lot.
     is_local = _ray.local_check()
     if is_local is None:  # Ray Client: ask with a fetch that does not wait
         try:

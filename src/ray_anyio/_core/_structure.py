@@ -20,10 +20,8 @@ AWAITABLE = 1
 def flatten(obj: object) -> tuple[list[Any], list[int]]:
     """The refs and awaitables inside ``obj``, in walk order, and their kinds.
 
-    Raises:
-        TypeError: a leaf is a common mistake (a set, a generator, an
-            ``ObjectRefGenerator``, a remote function without ``.remote()``).
-        ValueError: ``obj`` contains itself, or is nested over ``MAX_DEPTH``.
+    Raises ``TypeError`` for a leaf that is a common mistake, ``ValueError``
+    when ``obj`` contains itself or is nested over ``MAX_DEPTH``.
     """
     leaves: list[Any] = []
     kinds: list[int] = []

@@ -1,17 +1,9 @@
 """The one mechanism for work off the loop thread: lanes of shared threads.
 
-A :class:`Lane` is a named set of at most ``size`` daemon threads that run
-jobs from one queue in order. Every event loop of the process shares them, as
-trio's thread cache is shared (AnyIO's asyncio worker threads belong to one
-loop, and a fresh thread runs Ray's deserialisation slower than a warm one).
-Threads start when a job is queued and none is idle, under the lane's lock, so
-two loops that race to use a lane for the first time start no more than
-``size``; they exit after :data:`IDLE_EXIT` seconds without work, so an idle
-process keeps no threads.
-
-A job that calls Ray is made with :func:`gated`, the one place the shutdown
-gate (``_ray.GATE``) is entered: no thread is inside Ray while
-``ray.shutdown`` tears it down, and nothing is called into a Ray that has gone.
+Every loop of the process shares them (AnyIO's asyncio worker threads belong
+to one loop; a warm thread deserialises faster). Threads start under the lane's
+lock, so racing loops start at most ``size``, and exit after :data:`IDLE_EXIT`
+idle seconds. A job calling Ray is made with :func:`gated`, the gate's one door.
 """
 
 from __future__ import annotations
@@ -34,7 +26,7 @@ IDLE_EXIT = 10.0
 
 
 class Lane:
-    """Up to ``size`` threads running queued jobs; see the module docstring."""
+    """Up to ``size`` daemon threads running queued jobs in order."""
 
     def __init__(self, name: str, size: int) -> None:
         self.name = name
@@ -114,18 +106,14 @@ def gated(
 ) -> Callable[[], R]:
     """``fn`` as a job for the package's threads: the rule that keeps Ray alive.
 
-    The job calls ``fn`` inside ``_ray.GATE`` and only while ``session`` (the
-    one its Ray objects belong to) is still live, so ``ray.shutdown`` waits
-    for it to return; when the session has gone it calls ``dead`` instead, in
-    the gate as well (after a shutdown in progress has finished). It drops
-    ``fn``, and so every Ray object ``fn`` holds, inside the gate: freeing a
-    ref on a thread while Ray is torn down ends the process. Call the job
-    once, on any thread, but never inside another job (the gate does not
-    nest).
+    The job calls ``fn`` inside ``_ray.GATE`` while ``session`` (that of its
+    Ray objects) is live, so ``ray.shutdown`` waits for it; else it calls
+    ``dead``, in the gate too. It drops ``fn`` (and its Ray objects) inside the
+    gate: freeing a ref on a thread while Ray is torn down ends the process.
+    Call the job once, on any thread, never inside another job (no nesting).
 
     Raises (when the job runs):
-        ray.exceptions.RaySystemError: ``session`` is no longer live and no
-            ``dead`` was given.
+        ray.exceptions.RaySystemError: ``session`` has gone and no ``dead``.
         Exception: what ``fn`` (or ``dead``) raised.
     """
     held = [fn]
@@ -147,15 +135,9 @@ def gated(
 async def run(lane: Lane, fn: Callable[[], R]) -> R:
     """Run ``fn`` on ``lane`` and return its result, without blocking the loop.
 
-    The result (or error) comes back in a box that the loop empties, so the
-    lane's thread never holds the last reference to it: freeing Ray objects
-    on a thread while ``ray.shutdown`` runs ends the process. A job that holds
-    Ray objects is made with :func:`gated`, which drops them in the gate.
-
-    Cancellation: a job that has not started is taken off the queue (and
-    dropped here, on the loop thread) and the call returns at once; a running
-    one cannot be stopped half-way: the call waits for it, shielded, so
-    nothing it does outlives the call.
+    The result comes back in a box the loop empties: the lane's thread never
+    holds the last reference to it. Cancellation drops a job not started yet
+    and returns at once; a running one is waited for, shielded.
 
     Raises:
         Exception: what ``fn`` raised.

@@ -1,14 +1,8 @@
 """The slots of one ``wait``: which are ready, in input order, and what remains.
 
-``ray.wait`` in a drain loop (``ready, refs = wait(refs)``) asks Ray about
-every ref on every call. A ``wait`` over refs leaves its state on the
-``remaining`` list it returns (a :class:`Remaining`, a ``list`` subclass): the
-next ``wait`` on that very list, on the same loop, reuses the registrations
-and the ready slots already known. What remains proportional to the list is
-building the new ``remaining`` list, which is done with slices, at C speed,
-whatever the number of slots taken. The state is dropped, and its
-registrations withdrawn, as soon as the list is mutated, garbage-collected,
-or handed to ``wait`` from another loop.
+The state stays on the ``remaining`` list (a :class:`Remaining`): the next
+``wait`` on it, on the same loop, reuses its registrations and ready slots,
+until the list is mutated or collected.
 """
 
 from __future__ import annotations
@@ -17,40 +11,38 @@ import heapq
 import weakref
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, SupportsIndex, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import ray
 
 from ._multimap import MultiMap
 from ._readiness import split_ready
+from ._reports import take_reports
 from ._wakeup import current_loop
-from ._watcher import Watcher, take_reports
+from ._watcher import Watcher
 
 if TYPE_CHECKING:
     Ref = ray.ObjectRef[Any]
 
 S = TypeVar("S", list[Any], "array[int]")
 
-#: Slots taken at once that form up to this many runs of neighbours are
-#: deleted in place, one move of the tail per run (no reference counting);
-#: more runs, and the lists are rebuilt from slices in one pass.
+#: Up to this many runs of neighbouring slots taken are deleted in place (one
+#: move of the tail per run); more, and the lists are rebuilt from slices.
 RUNS_IN_PLACE_MAX = 16
 
 
 class WaitState:
     """Ready slots of one list of slots, by original position.
 
-    ``entries`` is the current list of slots; ``alive[p]`` is the original
-    index of ``entries[p]``; ``ready`` is a heap of the original indices of
-    ready slots not yet returned, so the first ready slots in input order come
-    out first, as ``ray.wait`` returns them.
+    ``alive[p]`` is the original index of ``entries[p]``; ``ready`` is a heap
+    of the original indices of ready slots not yet returned, so they come out
+    in input order, as ``ray.wait`` returns them.
     """
 
     def __init__(self, entries: list[Any], fetch_local: bool) -> None:
-        # A plain list with the same contents as the ``remaining`` list handed
-        # out: copying a plain list is one memcpy, while copying a list
-        # subclass goes element by element.
+        # A plain list like the ``remaining`` handed out: copying it is one
+        # memcpy, while copying a list subclass goes element by element.
         self.entries = entries
         # Once handed over, the Remaining list owns this state: refer back to
         # it weakly, so that dropping the list frees both at once (no cycle).
@@ -203,8 +195,7 @@ def state_of(items: object) -> WaitState | None:
 class Remaining(list):  # type: ignore[type-arg]
     """The ``remaining`` list of a ``wait``: a plain list that remembers readiness.
 
-    It behaves exactly like a ``list``; any mutation forgets the remembered
-    state (and withdraws its registrations with Ray).
+    Any mutation forgets that (and withdraws its registrations with Ray).
     """
 
     _state: WaitState | None = None
@@ -220,53 +211,24 @@ class Remaining(list):  # type: ignore[type-arg]
         except Exception:  # interpreter shutdown: Ray may already be gone
             pass
 
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self._forget()
-        super().__setitem__(key, value)
-
-    def __delitem__(self, key: SupportsIndex | slice) -> None:
-        self._forget()
-        super().__delitem__(key)
-
-    def __iadd__(self, other: Iterable[Any]) -> Remaining:  # type: ignore[misc]
-        self._forget()
-        return super().__iadd__(other)
-
-    def __imul__(self, n: SupportsIndex) -> Remaining:
-        self._forget()
-        return super().__imul__(n)
-
-    def append(self, value: Any) -> None:
-        self._forget()
-        super().append(value)
-
-    def extend(self, values: Iterable[Any]) -> None:
-        self._forget()
-        super().extend(values)
-
-    def insert(self, index: SupportsIndex, value: Any) -> None:
-        self._forget()
-        super().insert(index, value)
-
-    def pop(self, index: SupportsIndex = -1) -> Any:
-        self._forget()
-        return super().pop(index)
-
-    def remove(self, value: Any) -> None:
-        self._forget()
-        super().remove(value)
-
-    def clear(self) -> None:
-        self._forget()
-        super().clear()
-
-    def sort(self, *args: Any, **kwargs: Any) -> None:
-        self._forget()
-        super().sort(*args, **kwargs)
-
-    def reverse(self) -> None:
-        self._forget()
-        super().reverse()
-
     def __reduce__(self) -> Any:
         return (list, (list(self),))
+
+
+def _forgetting(name: str) -> Callable[..., Any]:
+    plain = getattr(list, name)
+
+    def method(self: Remaining, *args: Any, **kwargs: Any) -> Any:
+        self._forget()
+        return plain(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+# Every method of list that changes the list forgets the state first.
+for _name in (
+    *("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend"),
+    *("insert", "pop", "remove", "clear", "sort", "reverse"),
+):
+    setattr(Remaining, _name, _forgetting(_name))

@@ -1,15 +1,8 @@
 """Wake the running event loop from another thread; checkpoint on it cheaply.
 
-This is the only module that knows which backend is running. Everything else
-calls :func:`current_waker` once, on the loop thread, and hands the returned
-function to code that runs on Ray's callback thread or a worker thread; and
-awaits :func:`checkpoint` where AnyIO's would do.
-
-Trio is looked up in ``sys.modules`` rather than imported, so that asyncio
-users never import it. While another thread is importing trio, the module is
-there but only partly initialised: that thread cannot be inside a trio run
-yet, so a partial module is taken for "not trio" (a threaded Ray actor whose
-threads start asyncio and trio loops at once hits exactly this).
+The only module that knows the backend. Trio is looked up in ``sys.modules``,
+never imported; partly imported by another thread, it is taken for "not trio"
+(a threaded actor starting asyncio and trio loops at once hits exactly this).
 """
 
 from __future__ import annotations
@@ -59,10 +52,7 @@ _trio_locals_lock = threading.Lock()
 
 
 def loop_local(name: str, factory: Callable[[], T]) -> T:
-    """The value of ``name`` for the running loop, made by ``factory`` at first.
-
-    It lives exactly as long as the asyncio loop or trio run.
-    """
+    """The running loop's value of ``name``, made by ``factory``; dies with the loop."""
     global _trio_locals
     lowlevel = _trio_lowlevel()
     if lowlevel is not None and lowlevel.in_trio_task():
@@ -87,9 +77,8 @@ def loop_local(name: str, factory: Callable[[], T]) -> T:
 def current_waker() -> Waker:
     """Return a thread-safe function that runs a callable on the current loop.
 
-    Must be called from inside a running asyncio loop or trio run. The returned
-    function never blocks and never raises: if the loop has already finished,
-    the callable is dropped, because nobody is left to be woken.
+    Call it inside a running loop. The function never blocks or raises: once
+    the loop has finished, the callable is dropped (nobody is left to wake).
     """
     native = current_token().native_token
     if isinstance(native, asyncio.AbstractEventLoop):
@@ -111,10 +100,9 @@ def current_loop() -> object:
 async def checkpoint() -> None:
     """``anyio.lowlevel.checkpoint()`` without AnyIO's lookup of the backend.
 
-    The same schedule point and cancellation point: AnyIO's checkpoint is
-    ``asyncio.sleep(0)`` on asyncio and ``trio.lowlevel.checkpoint()`` on trio.
-    Trio is asked first, so that a trio run hosted by an asyncio loop (guest
-    mode) still gets trio's checkpoint.
+    The same schedule and cancellation point as AnyIO's (``asyncio.sleep(0)``
+    or ``trio.lowlevel.checkpoint()``); trio is asked first, so that a trio run
+    hosted by an asyncio loop (guest mode) still gets trio's checkpoint.
     """
     lowlevel = _trio_lowlevel()
     if lowlevel is not None and lowlevel.in_trio_task():

@@ -1,19 +1,14 @@
 """The watcher: the one place refs are registered with Ray and reports taken.
 
-A call registers the refs it waits for with a :class:`Watcher`; Ray reports
-each one on its own thread (:mod:`._readiness`); the watcher queues the
-report and wakes the loop (:mod:`._wakeup`) only while its owner is blocked in
-:meth:`Watcher.next_ready`, once per burst. The owner takes the whole burst
-at once; closing withdraws every registration (:mod:`._withdraw`).
-:func:`take_reports` is the one loop that takes reports, for every verb;
-:func:`watch_all` is it over refs that must all be reported.
+Ray reports each registered ref on its own thread; the watcher queues the
+report and wakes the loop only while its owner is blocked in
+:meth:`Watcher.next_ready`, once per burst, and the owner takes the burst.
 """
 
 from __future__ import annotations
 
-import inspect
 import threading
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -30,12 +25,6 @@ if TYPE_CHECKING:
 
     Ref = ray.ObjectRef[Any]
 
-#: When fewer refs than this are reported at once while more are pending,
-#: :func:`watch_all` (with ``coalesce``) waits ``COALESCE_WINDOW`` seconds for
-#: more before handing the batch on. The last refs of a call are never delayed.
-COALESCE_BELOW = 64
-COALESCE_WINDOW = 0.010
-
 _open: set[Watcher] = set()
 _open_lock = threading.Lock()
 
@@ -48,9 +37,8 @@ class Watcher:
     """Watches pending refs for one task and reports them ready in batches.
 
     Create it on the loop thread, use it from one task, and always
-    :meth:`close` it (``with Watcher(...) as w``). With ``fetch_local=True`` a
-    ref is only reported once its object is in this node's object store, as
-    ``ray.wait(fetch_local=True)`` would.
+    :meth:`close` it. With ``fetch_local=True`` a ref is only reported once
+    its object is in this node's store, as ``ray.wait(fetch_local=True)``.
 
     Raises:
         ray.exceptions.RaySystemError: Ray is not running.
@@ -75,13 +63,11 @@ class Watcher:
         self._arrived: list[Ref] = []
         self._failure: BaseException | None = None
         self._wake_scheduled = False
-        # Whether the owner is blocked in next_ready: only then does a report
-        # wake the loop. Reports that come while it is busy (or sleeping to
-        # coalesce a batch) are picked up without a wake-up.
+        # Only while the owner is blocked in next_ready does a report wake the
+        # loop; others are picked up without a wake-up.
         self._waiting = False
         self._closed = False
         self._poked = False
-        # Made when the owner blocks (take_arrived(block=True)).
         self._event: anyio.Event | None = None
         self._withdraws: dict[Ref, Withdraw] = {}
         # Only a grouped watch (a large ``get``) creates it.
@@ -98,11 +84,9 @@ class Watcher:
     def watch(self, refs: Iterable[Ref], *, grouped: bool = False) -> None:
         """Register refs; each is reported once by :meth:`next_ready`.
 
-        With ``grouped=True`` (distinct refs that the caller needs all of), a
-        large set is watched through one sentinel per group of neighbours
-        (:mod:`._sentinels`): far fewer registrations with Ray, at the price of
-        reporting a member when its group's sentinel is reported, or at the
-        next sweep of all members.
+        With ``grouped=True`` (distinct refs, all needed), a large set is
+        watched through one sentinel per group of neighbours (:mod:`._sentinels`):
+        a member is reported with its sentinel or at the next sweep.
         """
         if grouped:
             refs = list(refs)
@@ -146,8 +130,7 @@ class Watcher:
     def take_arrived(self, *, block: bool = False) -> list[Ref]:
         """Return what Ray has reported so far, without waiting.
 
-        With ``block=True`` and nothing reported, the next report wakes the
-        loop and sets a fresh ``self._event`` (for :meth:`next_ready`).
+        With ``block=True`` and nothing reported, arm a fresh ``self._event``.
 
         Raises:
             ray.exceptions.RaySystemError: Ray stopped the wait.
@@ -174,13 +157,12 @@ class Watcher:
     async def next_ready(self) -> list[Ref]:
         """Wait until Ray reports at least one watched ref; return the batch.
 
-        A checkpoint. Returns ``[]`` early when :meth:`poke` was called.
-        Cancellation is only taken before a batch is taken or while nothing
-        has been reported, so a cancelled call never loses reports.
+        A checkpoint; returns ``[]`` early after :meth:`poke`. Cancellation is
+        only taken before a batch is taken or while nothing has been reported,
+        so a cancelled call never loses reports.
 
         Raises:
-            ray.exceptions.RaySystemError: Ray stopped the wait (for example
-                because Ray is shutting down).
+            ray.exceptions.RaySystemError: Ray stopped the wait (shutting down).
         """
         await anyio.lowlevel.checkpoint_if_cancelled()
         blocked = False
@@ -200,9 +182,8 @@ class Watcher:
                 return batch
             event = self._event
             if not self._waiting or event is None:
-                # Reports came in, but none of those refs is local yet: they
-                # went to the poller, whose report must wake us. The event is
-                # only armed when nothing had come in: look again.
+                # Reports came in, none local yet (they went to the poller);
+                # the event is only armed when nothing came in: look again.
                 continue
             try:
                 if groups is not None and groups:
@@ -224,9 +205,7 @@ class Watcher:
             _open.discard(self)
         withdraws, self._withdraws = self._withdraws, {}
         groups, self._groups = self._groups, None
-        # A grouped watch belongs to a large call: its few registrations go to
-        # the background lane with its bookkeeping, so that a cancellation
-        # pays for one hand-over only.
+        # A grouped watch's registrations go with its bookkeeping: one hand-over.
         withdraw(
             withdraws.values(),
             self._session,
@@ -236,8 +215,7 @@ class Watcher:
         del groups
 
     def _keep_local(self, batch: list[Ref]) -> list[Ref]:
-        # Ray's hook reports existence anywhere in the cluster; the rest of the
-        # way to this node is watched by the poller.
+        # The hook reports existence anywhere; the poller watches the way here.
         local, remote = split_local(batch)
         self._register(remote, False)
         return local
@@ -272,72 +250,3 @@ def registered() -> int:
     """How many refs the open watchers of the process have registered."""
     with _open_lock:
         return sum(len(watcher) for watcher in _open)
-
-
-async def take_reports(
-    watcher: Watcher,
-    on_batch: Callable[[list[Ref]], Awaitable[None] | None],
-    *,
-    until: Callable[[], bool] | None = None,
-    coalesce: bool = False,
-) -> None:
-    """Hand each batch Ray reports to ``on_batch`` until ``until()`` is true.
-
-    The one loop that takes reports. ``until`` is asked before every wait
-    (``None``: take reports until cancelled); a :meth:`Watcher.poke` makes it
-    ask again. With ``coalesce``, a trickle of reports is gathered for
-    ``COALESCE_WINDOW`` seconds into one batch rather than paying a wake-up
-    and a fetch per ref; a cancellation then may drop the batch gathered,
-    so only callers that stop on a cancellation use it.
-
-    Cancellation: a checkpoint; a report taken is handed on before the next
-    cancellation is taken (except with ``coalesce``, see above).
-
-    Raises:
-        ray.exceptions.RaySystemError: Ray stopped the wait.
-        Exception: what ``on_batch`` raised.
-    """
-    while until is None or not until():
-        pending = watcher.pending()
-        batch = await watcher.next_ready()
-        if coalesce and len(batch) < min(COALESCE_BELOW, pending):
-            await anyio.sleep(COALESCE_WINDOW)
-            batch += watcher.take_arrived()
-        if batch:
-            result = on_batch(batch)
-            if inspect.isawaitable(result):
-                await result
-
-
-async def watch_all(
-    refs: Collection[Ref],
-    *,
-    fetch_local: bool = False,
-    grouped: bool = False,
-    coalesce: bool = False,
-    on_batch: Callable[[list[Ref]], Awaitable[None] | None] | None = None,
-) -> None:
-    """Wait until Ray has reported every one of ``refs`` (distinct), once each.
-
-    ``on_batch`` gets each batch of reported refs as it comes;
-    ``coalesce`` is :func:`take_reports`'. Cancellation withdraws every
-    registration.
-
-    Raises:
-        ray.exceptions.RaySystemError: Ray stopped the wait.
-        Exception: what ``on_batch`` raised.
-    """
-    if not refs:
-        return
-    with Watcher(fetch_local=fetch_local) as watcher:
-        watcher.watch(refs, grouped=grouped)
-        await take_reports(
-            watcher,
-            on_batch or _ignore,
-            until=lambda: not watcher.pending(),
-            coalesce=coalesce,
-        )
-
-
-def _ignore(batch: list[Ref]) -> None:
-    """Reports that only count."""

@@ -1,10 +1,8 @@
 """Withdrawals: taking registrations back from Ray, now or on the background lane.
 
-Withdrawing a registration costs Ray a little and runs its callback once
-more; a cancelled call over many refs would pay that on the loop thread, so
-large sets go to the background lane (:mod:`._threads`) and the call returns
-at once. The lane also frees the call's bookkeeping, in the same gated job:
-freeing refs on a thread while ``ray.shutdown`` runs would end the process.
+Each withdrawal costs Ray a little and runs its callback once more, so large
+sets go to the background lane and a cancelled call returns at once. The lane
+frees the call's bookkeeping in the same gated job (see ``_threads.gated``).
 """
 
 from __future__ import annotations
@@ -29,10 +27,9 @@ def withdraw(
 ) -> None:
     """Call every withdrawal: now if few, else soon on the background lane.
 
-    ``session`` is the one the registrations were made in: if Ray has shut
-    down since, they died with it and nothing is called. A hand-over to the
-    lane takes ``drop`` (bookkeeping of the same call) along, to be freed
-    there; the caller must drop its own reference right after.
+    Nothing is called if ``session``, the registrations', has gone. A hand-over
+    takes ``drop`` (the call's bookkeeping) along, to be freed on the lane; the
+    caller must drop its own reference right after.
     """
     if withdraws and len(withdraws) <= inline_max:
         _threads.gated(session, partial(_call_all, withdraws), _ignore)()
@@ -44,11 +41,9 @@ def withdraw(
 
 
 def drop_later(obj: object, size: int) -> None:
-    """Free ``obj``, a structure of ``size`` items, on the lane if it is large.
+    """Free ``obj`` (``size`` items) on the lane if large; then drop your own ref.
 
-    A cancelled call hands over the per-ref bookkeeping it no longer needs,
-    so that freeing it does not delay the cancellation. The caller must drop
-    its own reference right after.
+    So freeing a cancelled call's bookkeeping does not delay the cancellation.
     """
     if size > INLINE_WITHDRAW_MAX:
         withdraw((), _ray.session(), drop=obj)
