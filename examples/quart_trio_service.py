@@ -66,16 +66,26 @@ async def shutdown() -> None:
 
 
 def int_arg(name: str, default: int) -> int:
-    value = request.args.get(name, default=default, type=int)
-    if value is None or not 0 <= value <= 1000:
-        abort(400, f"{name} must be a whole number from 0 to 1000")
+    # Parsed here, not with args.get(type=int), which turns "abc" into the
+    # default without a word.
+    raw = request.args.get(name)
+    try:
+        value = default if raw is None else int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 1000:
+        abort(400, f"{name} must be a whole number from 0 to 1000, got {raw!r}")
     return value
 
 
 def seconds_arg(name: str) -> float:
-    value = request.args.get(name, default=0.0, type=float)
-    if value is None or not 0 <= value <= 600:
-        abort(400, f"{name} must be a number of seconds from 0 to 600")
+    raw = request.args.get(name)
+    try:
+        value = 0.0 if raw is None else float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 600:  # NaN fails this too
+        abort(400, f"{name} must be a number of seconds from 0 to 600, got {raw!r}")
     return value
 
 

@@ -408,6 +408,10 @@ class PoolWorker:
         self.calls.append(x)
         raise ValueError(f"bad {x}")
 
+    @ray.method(num_returns=2)
+    def split(self, x: int) -> tuple[int, int]:
+        return x, -x
+
     async def hold(self, on: bool) -> None:
         if on:
             self.released.clear()

@@ -296,6 +296,9 @@ def _numbers() -> Any:
         (lambda: square, r"\.remote\(\.\.\.\)"),
         (lambda: [ray.put(1), square], r"\.remote\(\.\.\.\)"),
         (lambda: {"gen": (x for x in [1])}, r"list\(\.\.\.\)"),
+        (lambda: square.remote, r"the \.remote method itself: call it"),
+        (lambda: square.options(num_cpus=0).remote, r"\.remote method itself"),
+        (lambda: [ray.put(1), square.remote], r"\.remote method itself"),
     ],
     ids=[
         "set",
@@ -306,6 +309,9 @@ def _numbers() -> Any:
         "remote function",
         "remote function in a list",
         "generator in a dict",
+        ".remote",
+        ".options(...).remote",
+        ".remote in a list",
     ],
 )
 async def test_a_common_mistake_is_a_type_error_with_a_hint(
@@ -361,3 +367,12 @@ async def test_return_exceptions_still_raises_a_timeout(gate: Any) -> None:
 async def test_bad_return_exceptions() -> None:
     with pytest.raises(TypeError, match="return_exceptions"):
         await ray_anyio.get(ray.put(1), return_exceptions="yes")  # type: ignore[call-overload]
+
+
+async def test_an_actor_methods_remote_itself_is_a_type_error_with_a_hint(
+    gates_actor: Any,
+) -> None:
+    with pytest.raises(TypeError, match=r"\.remote method itself: call it"):
+        await ray_anyio.get(gates_actor.ping.remote)
+    with pytest.raises(TypeError, match=r"items\[0\].*\.remote method itself"):
+        await ray_anyio.wait([gates_actor.ping.remote])

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -15,7 +21,7 @@ from ray.exceptions import TaskCancelledError
 import ray_anyio
 from ray_anyio._core import _watcher
 
-from .helpers import Track, add, deaf, fail, spin, square
+from .helpers import Track, add, deaf, fail, pair, spin, square
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -378,6 +384,32 @@ async def test_ctrl_c_during_a_failing_map_stays_a_keyboard_interrupt(
     assert any("cannot register" in note for note in notes)
 
 
+async def test_a_call_with_several_returns_gives_the_list_of_its_values() -> None:
+    async with ray_anyio.map(pair, range(4), max_in_flight=2) as results:
+        assert [list(v) async for v in results] == [[x, -x] for x in range(4)]
+        assert (results.submitted, results.completed) == (4, 4)
+
+
+async def test_a_plain_function_never_runs_on_the_loop_thread() -> None:
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+
+    def start(x: int) -> Any:
+        threads.append(threading.get_ident())
+        return square.remote(x)
+
+    async with ray_anyio.map(start, range(3)) as results:
+        assert [v async for v in results] == [0, 1, 4]
+    assert threads and loop_thread not in threads
+
+
+async def test_async_for_over_the_block_says_to_use_async_with() -> None:
+    block = ray_anyio.map(square, range(3))
+    with pytest.raises(TypeError, match=r"async with map\(\.\.\.\) as results"):
+        async for _ in block:
+            pass  # pragma: no cover
+
+
 async def test_a_numpy_rate_is_a_rate() -> None:
     async with ray_anyio.map(square, range(3), max_per_second=np.int64(1000)) as it:
         assert [value async for value in it] == [0, 1, 4]
@@ -425,3 +457,70 @@ async def test_bad_new_arguments(
 async def test_no_iterable() -> None:
     with pytest.raises(TypeError, match="at least one iterable"):
         ray_anyio.map(square)
+
+
+_CTRL_C = textwrap.dedent(
+    """
+    import os, sys, tempfile, time
+    import anyio, ray
+    import ray_anyio
+
+    ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+    marks = tempfile.mkdtemp()
+
+    def count(what):
+        return sum(name.startswith(what) for name in os.listdir(marks))
+
+    @ray.remote(num_cpus=0, max_retries=0)
+    def hold(i, marks):
+        open(os.path.join(marks, f"running-{i}"), "w").close()
+        try:
+            for _ in range(6000):  # a polite cancel lands between two sleeps
+                time.sleep(0.1)
+        finally:  # a polite cancel is a KeyboardInterrupt in the task
+            open(os.path.join(marks, f"stopped-{i}"), "w").close()
+
+    async def main():
+        async with ray_anyio.map(hold, range(3), [marks] * 3) as results:
+            with anyio.fail_after(60):
+                while count("running") < 3:  # another process's files
+                    await anyio.sleep(0.02)
+            print("STARTED", flush=True)
+            async for _ in results:
+                pass
+
+    try:
+        anyio.run(main, backend=sys.argv[1])
+    except KeyboardInterrupt:
+        print("CAUGHT", count("stopped"), flush=True)
+    """
+)
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_ctrl_c_during_map_is_a_plain_keyboard_interrupt(
+    backend: str, ray_cluster: Any
+) -> None:
+    env = {**os.environ, "RAY_ADDRESS": ray_cluster.address}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CTRL_C, backend],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        started = proc.stdout.readline()  # blocks until the block has begun
+        assert started.strip() == "STARTED", (
+            started + (proc.stderr.read() if proc.stderr else "")[-3000:]
+        )
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=150)
+    finally:
+        proc.kill()
+    # `except KeyboardInterrupt` around the run caught it, and the block's
+    # three tasks had stopped before it left.
+    assert "CAUGHT 3" in out, out + err[-3000:]
+    assert proc.returncode == 0, out + err[-3000:]

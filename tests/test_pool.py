@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -281,6 +283,27 @@ async def test_an_unavailable_actor_stays_and_only_its_call_fails() -> None:
             assert await pool.submit(lambda a, x: a.double.remote(x), 5) == 10
     finally:
         ray.kill(actor)
+
+
+async def test_a_call_with_several_returns_gives_its_values(
+    workers: list[Any],
+) -> None:
+    pool = ray_anyio.ActorPool(workers)
+    split = lambda a, x: a.split.remote(x)  # noqa: E731
+    assert await pool.submit(split, 3) == [3, -3]
+    async with pool.map(split, range(4)) as results:
+        assert [v async for v in results] == [[x, -x] for x in range(4)]
+        assert (results.submitted, results.completed, results.failed) == (4, 4, 0)
+
+
+async def test_a_collected_pool_leaves_no_stream_open(workers: list[Any]) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pool = ray_anyio.ActorPool(workers)
+        assert await pool.submit(double, 2) == 4
+        del pool
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 async def test_a_remote_function_is_not_an_actor() -> None:

@@ -74,9 +74,12 @@ def map(
 
     ``fn`` is a ``@ray.remote`` function, an actor method or ``.options(...)`` of
     either (the task is ``fn.remote(*args)``), or any callable returning an
-    ObjectRef or an awaitable (a chain). Several iterables, plain or async, are
+    ObjectRef or an awaitable (a chain). A plain (not ``async``) callable runs
+    on a worker thread, never on the loop's. A call with ``num_returns=k``
+    yields the list of its k values. Several iterables, plain or async, are
     zipped as the builtin ``map`` does, and read lazily. Use it as an async
-    context manager::
+    context manager (``async for`` over ``map(...)`` itself is a
+    ``TypeError``)::
 
         async with ray_anyio.map(square, range(100), max_in_flight=8) as results:
             async for value in results:

@@ -7,15 +7,18 @@ place at once); the iterator fetches finished results in batches on demand.
 
 from __future__ import annotations
 
+import inspect
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+import anyio.to_thread
 import ray
 
 from ._core._awaitables import resolve_chain
-from ._core._checks import check_result
+from ._core._checks import call_refs, check_result
 from ._core._fetch import fetch_outcomes
 from ._core._first_error import FirstErrorGroup
 from ._core._multimap import MultiMap
@@ -89,6 +92,7 @@ class MapResults(Results[T]):
         self._iterables = iterables
         self._max_in_flight = max_in_flight
         self._limiter = StartLimiter(rate) if rate is not None else None
+        self._async = inspect.iscoroutinefunction(fn)
         self._ordered = ordered
         self._numbers = 0  # numbers given, inputs and an iterable's error
         self._next_number = 0  # ordered=True: the number of the next result to yield
@@ -96,7 +100,7 @@ class MapResults(Results[T]):
         self._fatal: int | None = None  # the number of an iterable's error
         # Inputs in progress or not yet yielded, by number: the ref of the task,
         # None while an awaitable resolves, or the Outcome once known.
-        self._slots: dict[int, Ref | Outcome | None] = {}
+        self._slots: dict[int, Ref | list[Ref] | Outcome | None] = {}
         self._finished: set[int] = set()  # ready to yield (value maybe unfetched)
         self._running_refs: MultiMap[Ref, int] = MultiMap()  # while running
         self._order: deque[int] = deque()  # ordered=False: finished, in order
@@ -150,18 +154,33 @@ class MapResults(Results[T]):
         """Fetch the finished results next in line, starting at ``number``."""
         line = range(number, self._numbers) if self._ordered else list(self._order)
         numbers: list[int] = []
-        refs: list[Ref] = []
         for n in line:
             if n not in self._finished:
                 break
-            slot = self._slots[n]
-            if isinstance(slot, ray.ObjectRef):
+            if not isinstance(self._slots[n], Outcome):
                 numbers.append(n)
-                refs.append(slot)
-        outcomes = await fetch_outcomes(refs)
-        for n, ref, outcome in zip(numbers, refs, outcomes, strict=True):
-            disown(self._scope, ref)
-            self._slots[n] = outcome
+        await self._fetch_calls(numbers)
+
+    async def _fetch_calls(self, numbers: list[int]) -> None:
+        """Turn the calls of ``numbers`` into outcomes with one batched fetch.
+
+        A call with ``num_returns=k`` has k refs: its value is the list of
+        their values, and its error the first of theirs.
+        """
+        calls = [self._slots[n] for n in numbers]
+        many: list[list[Ref]] = [
+            call if isinstance(call, list) else [call]  # type: ignore[list-item]
+            for call in calls
+        ]
+        outcomes = iter(await fetch_outcomes([ref for refs in many for ref in refs]))
+        for n, call, refs in zip(numbers, calls, many, strict=True):
+            part = [next(outcomes) for _ in refs]
+            disown(self._scope, refs[0])
+            failed = [outcome for outcome in part if outcome.error is not None]
+            if failed or not isinstance(call, list):
+                self._slots[n] = (failed or part)[0]
+            else:
+                self._slots[n] = Outcome([outcome.value for outcome in part])
 
     async def _feed(self) -> None:
         inputs = _zipped(self._iterables)
@@ -189,7 +208,7 @@ class MapResults(Results[T]):
             self._changed.set()
             await inputs.aclose()
 
-    # --- places: what an ActorPool's map replaces (see _pool_results) ----
+    # --- places: what an ActorPool's map replaces (see _pool.PoolResults) ----
     async def _take_place(self) -> Any:
         """Wait for a place to run one input: here one of ``max_in_flight``."""
         if self._running is None:
@@ -203,12 +222,18 @@ class MapResults(Results[T]):
 
     def _start_input(self, number: int, place: Any, args: tuple[Any, ...]) -> None:
         """Start input ``number`` on the ``place`` it holds."""
+        if not (self._remote or self._async):
+            self._group.start_soon(self._call_off_loop, number, args)
+            return
         try:
             result = self._call(args)
         except Exception as exc:  # the item's own error (bad arguments, ...)
             self._done(number, Outcome(error=exc))
             return
-        if isinstance(result, ray.ObjectRef):
+        self._started(number, result)
+
+    def _started(self, number: int, result: Any) -> None:
+        if call_refs(result) is not None:
             self._watch(number, result)
         else:
             self._group.start_soon(self._resolve, number, result)
@@ -216,10 +241,23 @@ class MapResults(Results[T]):
     def _call(self, args: tuple[Any, ...]) -> Any:
         if self._remote:
             return self._scope.remote(self._fn, *args)
-        result = self._fn(*args)
-        own(self._scope, result)
+        result = self._fn(*args)  # a coroutine function: this only makes one
         check_result(result, "map")
         return result
+
+    async def _call_off_loop(self, number: int, args: tuple[Any, ...]) -> None:
+        # A plain function is user code that may take its time: it runs on a
+        # worker thread, never on the loop's. Shielded, so that a task it
+        # started is owned (and cancelled with the block), not dropped.
+        try:
+            with anyio.CancelScope(shield=True):
+                result = await anyio.to_thread.run_sync(partial(self._fn, *args))
+            own(self._scope, result)
+            check_result(result, "map")
+        except Exception as exc:
+            self._done(number, Outcome(error=exc))
+            return
+        self._started(number, result)
 
     def _take_number(self, *, count: bool = True) -> int:
         """A number for the next input (``count``) or for an iterable's error."""
@@ -241,9 +279,11 @@ class MapResults(Results[T]):
         else:
             self._done(number, Outcome(value))
 
-    def _watch(self, number: int, ref: Ref) -> None:
-        # A failure to register is the machinery's: it fails the block.
-        self._slots[number] = ref
+    def _watch(self, number: int, call: Ref | list[Ref]) -> None:
+        # One ref of a call is watched: all of them are ready together. A
+        # failure to register is the machinery's: it fails the block.
+        self._slots[number] = call
+        ref = call[0] if isinstance(call, list) else call
         if self._running_refs.add(ref, number):
             self._watcher.watch((ref,))
 

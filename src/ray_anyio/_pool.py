@@ -23,7 +23,7 @@ from ._core._checks import (
     check_iterables,
     check_result,
 )
-from ._core._fetch import fetch_outcomes
+from ._core._fetch import fetch
 from ._core._outcome import Outcome
 from ._core._reports import take_reports
 from ._core._single import fetch_one
@@ -31,7 +31,7 @@ from ._core._wakeup import checkpoint
 from ._map import map_block
 from ._map_results import MapResults
 from ._places import Places
-from ._scope import disown, own
+from ._scope import own
 
 T = TypeVar("T")
 
@@ -45,7 +45,11 @@ class ActorPool:
     """An async pool over existing actor handles.
 
     ``fn(actor, *args)`` returns the ref of one call on ``actor``, e.g.
-    ``lambda a, x: a.double.remote(x)``. Use the pool from one event loop.
+    ``lambda a, x: a.double.remote(x)`` (or the list of refs of a
+    ``num_returns=k`` call, whose value is then the list of its k values);
+    it runs on the loop thread. Use the pool from one event loop. It has no
+    ``aclose``: it holds no task or thread between calls, and what it holds
+    is released when it is collected.
 
     Raises:
         ValueError: ``actors`` is empty or holds one actor twice,
@@ -96,13 +100,15 @@ class ActorPool:
         while True:
             actor = await self._places.take()
             try:
-                ref = fn(actor, *args)
-                check_result(ref, "pool")
+                call = fn(actor, *args)
+                check_result(call, "pool")
                 try:
-                    value: T = await fetch_one(ref)
+                    if isinstance(call, list):  # num_returns=k: their values
+                        return await fetch(call)
+                    value: T = await fetch_one(call)
                     return value
                 except anyio.get_cancelled_exc_class():
-                    cancel_now([ref])
+                    cancel_now(call[:1] if isinstance(call, list) else [call])
                     raise
             except ActorDiedError as exc:
                 attempt += 1
@@ -225,18 +231,19 @@ class PoolResults(MapResults[T]):
             self._settle(number, Outcome(error=exc))
             return
         own(self._scope, ref)
-        self._watch(number, ref)
+        self._watch(number, ref)  # a ref, or the list of a num_returns=k call
 
     async def _collect(self) -> None:
         await take_reports(self._watcher, self._fetch_reported)
 
     async def _fetch_reported(self, batch: list[ray.ObjectRef[Any]]) -> None:
         # Reported once on this node: the fetch waits for no transfer.
-        outcomes = await fetch_outcomes(batch, reported=True)
-        for ref, outcome in zip(batch, outcomes, strict=True):
-            disown(self._scope, ref)
-            for number in self._running_refs.pop(ref):
-                self._settle(number, outcome)
+        numbers = [n for ref in batch for n in self._running_refs.pop(ref)]
+        await self._fetch_calls(numbers)
+        for number in numbers:
+            outcome = self._slots[number]
+            assert isinstance(outcome, Outcome)
+            self._settle(number, outcome)
 
     def _settle(self, number: int, outcome: Outcome) -> None:
         """The call of input ``number`` has ended with ``outcome``."""

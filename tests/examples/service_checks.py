@@ -126,8 +126,17 @@ class ServiceChecks:
             assert response.json() == {"squares": [i * i for i in range(10)]}
             change = since(await counts(client), before)
             assert change == {"started": 10, "finished": 10, "cancelled": 0}
-            invalid = await client.get("/squares", params={"n": -1})
-            assert 400 <= invalid.status_code < 500
+            bad_params: list[dict[str, str | int]] = [
+                {"n": -1},
+                {"n": "abc"},
+                {"n": "2.5"},
+                {"delay": "soon"},
+            ]
+            for bad in bad_params:
+                invalid = await client.get("/squares", params=bad)
+                assert 400 <= invalid.status_code < 500, (bad, invalid.text)
+                name = next(iter(bad))
+                assert name in invalid.text, (bad, invalid.text)  # says why
 
     @pytest.mark.anyio
     async def test_stream_sends_each_result_as_its_task_finishes(

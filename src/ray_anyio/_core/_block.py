@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
-from typing import Generic, ParamSpec, TypeVar
+from typing import Generic, NoReturn, ParamSpec, TypeVar
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -41,6 +41,13 @@ class Block(AbstractAsyncContextManager[T], Generic[T]):
         tb: TracebackType | None,
     ) -> bool | None:
         return await self._cm.__aexit__(exc_type, exc, tb)
+
+    def __aiter__(self) -> NoReturn:
+        """Raise: ``async for`` over the block itself is a slip (``TypeError``)."""
+        raise TypeError(
+            f"a {self._name}() block is not an iterator: write `async with "
+            f"{self._name}(...) as results:` and `async for ... in results` in it"
+        )
 
 
 class SwallowingBlock(Block[T]):

@@ -89,9 +89,19 @@ def check_fn(fn: object, kind: Literal["remote", "map", "pool"]) -> bool:
     return remote
 
 
+def call_refs(result: object) -> list[Any] | None:
+    """The refs of one call (``num_returns=k`` gives k of them), else None."""
+    if isinstance(result, ray.ObjectRef):
+        return [result]
+    if isinstance(result, list) and result:
+        if all(isinstance(ref, ray.ObjectRef) for ref in result):
+            return result
+    return None
+
+
 def check_result(result: object, kind: Literal["map", "pool"]) -> None:
     """Check (``TypeError``) what a plain ``fn`` of ``map`` or a pool returned."""
-    if isinstance(result, ray.ObjectRef):
+    if call_refs(result) is not None:
         return
     if kind == "map" and is_awaitable(result):
         return
@@ -159,4 +169,8 @@ def mistake_hint(obj: object, function: str, *, top: bool = True) -> str:
         return f"; pass a list: {function}(list(...))"
     if callable(getattr(obj, "remote", None)):
         return "; it is a remote function or actor method: call its .remote(...) first"
+    if is_remote(getattr(obj, "__self__", None)) or (
+        getattr(obj, "__globals__", {}).get("__name__") == "ray.remote_function"
+    ):  # f.remote, a.method.remote, f.options(...).remote: Ray's own functions
+        return "; it is the .remote method itself: call it, .remote(...)"
     return ""
