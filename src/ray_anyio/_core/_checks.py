@@ -169,8 +169,10 @@ def mistake_hint(obj: object, function: str, *, top: bool = True) -> str:
         return f"; pass a list: {function}(list(...))"
     if callable(getattr(obj, "remote", None)):
         return "; it is a remote function or actor method: call its .remote(...) first"
-    if is_remote(getattr(obj, "__self__", None)) or (
-        getattr(obj, "__globals__", {}).get("__name__") == "ray.remote_function"
-    ):  # f.remote, a.method.remote, f.options(...).remote: Ray's own functions
+    if (
+        getattr(obj, "__name__", None) == "remote"
+        and is_remote(getattr(obj, "__self__", None))
+    ) or getattr(obj, "__globals__", {}).get("__name__") == "ray.remote_function":
+        # a.method.remote, f.options(...).remote, f.remote: Ray's own methods
         return "; it is the .remote method itself: call it, .remote(...)"
     return ""
