@@ -57,19 +57,34 @@ def _get(refs: list[Ref]) -> list[Any]:
 async def _in_chunks(refs: Sequence[Ref], fn: Callable[[list[Ref]], R]) -> list[R]:
     """``[fn(chunk) ...]``: inline if ``refs`` is small, else on the fetch lane.
 
-    One gated job per chunk: ``ray.shutdown`` waits for one chunk at most, and
-    a cancelled call stops between two chunks.
+    One lane job for all the chunks, each chunk a gated call of its own, so
+    that ``ray.shutdown`` waits for one chunk at most and a cancelled call
+    stops the job between two chunks.
     """
     if len(refs) <= INLINE_FETCH_MAX:
         return [fn(list(refs))]
-    session = _ray.session()
-    results = []
-    for start in range(0, len(refs), THREAD_CHUNK):
-        chunk = list(refs[start : start + THREAD_CHUNK])
-        job = _threads.gated(session, partial(fn, chunk))
-        del chunk
-        results.append(await _threads.run(_threads.FETCH, job))
-    return results
+    session, count = _ray.session(), len(refs)
+    held = [refs]  # the job holds the refs only through this, to drop them gated
+    stopped: list[bool] = []
+
+    def job() -> list[R]:
+        results: list[R] = []
+        try:
+            for start in range(0, count, THREAD_CHUNK):
+                if stopped:
+                    break
+                piece = partial(_piece, held, start, fn)
+                results.append(_threads.gated(session, piece)())
+        finally:
+            _threads.gated(session, held.clear, held.clear)()
+        return results
+
+    return await _threads.run(_threads.FETCH, job, partial(stopped.append, True))
+
+
+def _piece(held: list[Sequence[Ref]], start: int, fn: Callable[[list[Ref]], R]) -> R:
+    # The chunk's list is made and freed here, inside the gate.
+    return fn(list(held[0][start : start + THREAD_CHUNK]))
 
 
 async def get_values(refs: Sequence[Ref]) -> list[Any]:

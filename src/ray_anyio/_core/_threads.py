@@ -132,12 +132,15 @@ def gated(
     return job
 
 
-async def run(lane: Lane, fn: Callable[[], R]) -> R:
+async def run(
+    lane: Lane, fn: Callable[[], R], stop: Callable[[], None] | None = None
+) -> R:
     """Run ``fn`` on ``lane`` and return its result, without blocking the loop.
 
     The result comes back in a box the loop empties: the lane's thread never
     holds the last reference to it. Cancellation drops a job not started yet
-    and returns at once; a running one is waited for, shielded.
+    and returns at once; a running one is asked to ``stop()`` (if given) and
+    waited for, shielded.
 
     Raises:
         Exception: what ``fn`` raised.
@@ -162,6 +165,8 @@ async def run(lane: Lane, fn: Callable[[], R]) -> R:
         if future.cancel():
             held.clear()
         else:
+            if stop is not None:
+                stop()
             with anyio.CancelScope(shield=True):
                 await done.wait()
         box.clear()
