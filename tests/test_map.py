@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any
 
 import anyio
@@ -264,12 +264,14 @@ async def test_bad_arguments() -> None:
 
 
 async def test_several_iterables_are_zipped_to_the_shortest() -> None:
-    async def tens() -> AsyncIterator[int]:
+    async def tens() -> AsyncGenerator[int, None]:
         for x in range(0, 100, 10):
             yield x
 
-    async with ray_anyio.map(add, range(5), [1, 2, 3], tens()) as results:
+    tenths = tens()
+    async with ray_anyio.map(add, range(5), [1, 2, 3], tenths) as results:
         assert [v async for v in results] == [0 + 1 + 0, 1 + 2 + 10, 2 + 3 + 20]
+    await tenths.aclose()  # the zip stopped it early; it is ours to close
 
 
 async def test_max_per_second_spaces_the_starts() -> None:
@@ -489,8 +491,19 @@ _CTRL_C = textwrap.dedent(
             async for _ in results:
                 pass
 
+    def run():
+        # asyncio.run and trio.run, as an application calls them (on Python
+        # 3.10, anyio.run's asyncio backend cannot turn Ctrl-C back into a
+        # KeyboardInterrupt: its tasks have no uncancel()).
+        if sys.argv[1] == "trio":
+            import trio
+            trio.run(main)
+        else:
+            import asyncio
+            asyncio.run(main())
+
     try:
-        anyio.run(main, backend=sys.argv[1])
+        run()
     except KeyboardInterrupt:
         print("CAUGHT", count("stopped"), flush=True)
     """

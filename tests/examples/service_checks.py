@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from typing import ClassVar
 
 import anyio
@@ -183,15 +183,19 @@ class ServiceChecks:
         async with client_of(service) as tracker, client_of(service) as client:
             before = await counts(tracker)
             params = {"n": 3, "delay": 300}  # task 0 is instant, 1 and 2 are not
-            async with client.stream("GET", "/squares/stream", params=params) as r:
-                assert json.loads(await r.aiter_lines().__anext__())["index"] == 0
+            async with (
+                client.stream("GET", "/squares/stream", params=params) as r,
+                aclosing(r.aiter_lines()) as lines,  # type: ignore[type-var]
+            ):
+                assert json.loads(await lines.__anext__())["index"] == 0
                 await until(
                     tracker,
                     before,
                     lambda c: c["started"] == 3 and c["finished"] == 1,
                     "tasks 1 and 2 to run",
                 )
-            # Leaving a stream that is not read to the end closes the connection.
+            # Leaving a stream that is not read to the end closes the connection
+            # (and its unfinished line iterator is closed, not left to the GC).
             change = await until(
                 tracker, before, lambda c: c["cancelled"] == 2, "both cancelled"
             )
