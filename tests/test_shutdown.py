@@ -177,14 +177,20 @@ def test_state_dropped_after_shutdown_is_harmless(
 ) -> None:
     # Withdrawing a registration from a Ray that has shut down would end the
     # process; the state of a ``remaining`` list outliving Ray must not try.
+    out = _driver(_DROP_AFTER_SHUTDOWN, backend, ray_cluster)
+    assert "SURVIVED" in out, out
+
+
+def _driver(script: str, backend: str, ray_cluster: Cluster) -> str:
+    """Run ``script`` as a second driver of the session's cluster; its output."""
     proc = subprocess.run(
-        [sys.executable, "-c", _DROP_AFTER_SHUTDOWN, backend],
+        [sys.executable, "-c", script, backend],
         capture_output=True,
         text=True,
         timeout=120,
         env={**os.environ, "RAY_ADDRESS": ray_cluster.address},
     )
-    assert "SURVIVED" in proc.stdout, proc.stdout + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr[-3000:]
 
 
 _STREAM_AFTER_SHUTDOWN = textwrap.dedent(
@@ -215,13 +221,7 @@ _STREAM_AFTER_SHUTDOWN = textwrap.dedent(
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_a_stream_closes_after_shutdown(backend: str, ray_cluster: Cluster) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", _STREAM_AFTER_SHUTDOWN, backend],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "RAY_ADDRESS": ray_cluster.address},
-    )
     # The documented order (import ray_anyio, then `from ray import
     # shutdown`) gives the gated shutdown.
-    assert "CLOSED True" in proc.stdout, proc.stdout + proc.stderr[-3000:]
+    out = _driver(_STREAM_AFTER_SHUTDOWN, backend, ray_cluster)
+    assert "CLOSED True" in out, out
