@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,39 +27,13 @@ from ._core._reports import take_reports
 from ._core._results import Results
 from ._core._wakeup import checkpoint
 from ._core._watcher import Watcher
+from ._core._zip import length, zipped
 from ._scope import TaskScope, disown, own
 
 if TYPE_CHECKING:
     Ref = ray.ObjectRef[Any]
 
 T = TypeVar("T")
-
-
-def _length(iterables: tuple[Any, ...]) -> int | None:
-    lengths = [len(i) for i in iterables if hasattr(i, "__len__")]
-    return min(lengths) if len(lengths) == len(iterables) else None
-
-
-async def _zipped(iterables: tuple[Any, ...]) -> AsyncGenerator[tuple[Any, ...], None]:
-    """The inputs as argument tuples, from plain and async iterables alike."""
-    if all(isinstance(i, Iterable) for i in iterables):
-        for args in zip(*iterables, strict=False):  # the shortest ends it
-            yield args
-        return
-    iterators = [
-        aiter(i) if isinstance(i, AsyncIterable) else iter(i) for i in iterables
-    ]
-    while True:
-        row: list[Any] = []
-        for iterator in iterators:
-            try:
-                if isinstance(iterator, AsyncIterator):
-                    row.append(await anext(iterator))
-                else:
-                    row.append(next(iterator))
-            except (StopIteration, StopAsyncIteration):
-                return
-        yield tuple(row)
 
 
 class MapResults(Results[T]):
@@ -83,7 +56,7 @@ class MapResults(Results[T]):
         return_exceptions: bool,
         held: int,
     ) -> None:
-        super().__init__(_length(iterables), return_exceptions)
+        super().__init__(length(iterables), return_exceptions)
         # How many finished results may wait, beyond those running, for an
         # earlier one (ordered) or for the consumer: memory stays bounded.
         self._held = held
@@ -183,7 +156,7 @@ class MapResults(Results[T]):
                 self._slots[n] = Outcome([outcome.value for outcome in part])
 
     async def _feed(self) -> None:
-        inputs = _zipped(self._iterables)
+        inputs = zipped(self._iterables)
         try:
             while True:
                 # Only the input's own errors: the machinery's fail the block.
