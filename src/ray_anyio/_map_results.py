@@ -206,7 +206,7 @@ class MapResults(Results[T]):
         self._started(number, result)
 
     def _started(self, number: int, result: Any) -> None:
-        if call_refs(result) is not None:
+        if isinstance(result, ray.ObjectRef) or call_refs(result) is not None:
             self._watch(number, result)
         else:
             self._group.start_soon(self._resolve, number, result)
