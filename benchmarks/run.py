@@ -1,6 +1,7 @@
 """Benchmarks of ray-anyio against ray.get, Ray's native asyncio and the like.
 
-B1-B8 (and B4D): get, wait, cancellation and fan-in; P1-P2: the actor pool;
+B1-B8 (and B4D): get, wait, cancellation and fan-in; B9: the loop while
+large values are fetched and put; P1-P2: the actor pool;
 R1: map's rate limit. The ids are in benchmarks/scenarios.py.
 
     python benchmarks/run.py                     # every scenario, full sizes

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .scenarios_batches import b4d_drain_batches
+from .scenarios_big import b9_big_values
 from .scenarios_cancel import b6_memory, b7_cancel
 from .scenarios_fanin import b8_fan_in
 from .scenarios_get import b1_get_finished, b2_get_running, b5_stall
@@ -24,6 +25,7 @@ SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
     "B6": b6_memory,
     "B7": b7_cancel,
     "B8": b8_fan_in,
+    "B9": b9_big_values,
     "P1": p1_pool_throughput,
     "P2": p2_pool_slow_member,
     "R1": r1_rate,

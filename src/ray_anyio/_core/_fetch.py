@@ -1,8 +1,9 @@
 """The fetch: the one place values come back from Ray (batched ``ray.get``).
 
 Ready refs are fetched at once, the others in batches as Ray reports them
-ready *in this node's store*, so a fetch never waits for a transfer. Large
-batches go to the fetch lane in chunks. A lone ref is :mod:`._single`'s.
+ready *in this node's store*, so a fetch never waits for a transfer. A batch
+that is large, in refs or in bytes, goes to the fetch lane in pieces. A lone
+ref is :mod:`._single`'s.
 """
 
 from __future__ import annotations
@@ -27,12 +28,19 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
-#: Batches up to this size are fetched on the loop thread; larger ones go to
-#: the fetch lane so that deserialising them does not stall the loop.
+#: Batches of at most this many refs *and* ``INLINE_FETCH_BYTES`` bytes are
+#: fetched on the loop thread; the others go to the fetch lane, so that
+#: deserialising them does not stall the loop.
 INLINE_FETCH_MAX = 1024
-#: Largest ``ray.get`` of the fetch lane: Ray deserialises a whole batch with
-#: the GIL held, so a chunk bounds how long the loop thread can be kept waiting.
+#: Pure-Python values unpickle at a few hundred MB/s on one core: 256 KiB is
+#: about a millisecond of the loop, a thread hop a tenth of that. Arrays are
+#: not unpickled at all, but their size alone cannot tell them apart.
+INLINE_FETCH_BYTES = 256 * 1024
+#: Largest ``ray.get`` of the fetch lane, in refs and in bytes (a larger value
+#: is a piece of its own): Ray deserialises a piece with the GIL held, so a
+#: piece bounds how long a cancellation or ``ray.shutdown`` waits for the lane.
 THREAD_CHUNK = 500
+PIECE_BYTES = 4 * 1024 * 1024
 
 _MISSING: Any = object()
 
@@ -55,13 +63,15 @@ def _get(refs: list[Ref]) -> list[Any]:
 
 
 async def _in_chunks(refs: Sequence[Ref], fn: Callable[[list[Ref]], R]) -> list[R]:
-    """``[fn(chunk) ...]``: inline if ``refs`` is small, else on the fetch lane.
+    """``[fn(piece) ...]``: inline if ``refs`` is small, else on the fetch lane.
 
-    One lane job for all the chunks, each chunk a gated call of its own, so
-    that ``ray.shutdown`` waits for one chunk at most and a cancelled call
-    stops the job between two chunks.
+    Small means few refs, and few bytes in those that are here now (those not
+    here are not fetched by ``fn`` now: a batch of them, once reported, comes
+    back through here). One lane job for all the pieces, each a gated call of
+    its own, so that ``ray.shutdown`` waits for one piece at most and a
+    cancelled call stops the job between two pieces.
     """
-    if len(refs) <= INLINE_FETCH_MAX:
+    if len(refs) <= INLINE_FETCH_MAX and not _ray.exceeds(refs, INLINE_FETCH_BYTES):
         return [fn(list(refs))]
     session, count = _ray.session(), len(refs)
     held = [refs]  # the job holds the refs only through this, to drop them gated
@@ -69,12 +79,12 @@ async def _in_chunks(refs: Sequence[Ref], fn: Callable[[list[Ref]], R]) -> list[
 
     def job() -> list[R]:
         results: list[R] = []
+        start = 0
         try:
-            for start in range(0, count, THREAD_CHUNK):
-                if stopped:
-                    break
+            while start < count and not stopped:
                 piece = partial(_piece, held, start, fn)
-                results.append(_threads.gated(session, piece)())
+                result, start = _threads.gated(session, piece)()
+                results.append(result)
         finally:
             _threads.gated(session, held.clear, held.clear)()
         return results
@@ -82,9 +92,28 @@ async def _in_chunks(refs: Sequence[Ref], fn: Callable[[list[Ref]], R]) -> list[
     return await _threads.run(_threads.FETCH, job, partial(stopped.append, True))
 
 
-def _piece(held: list[Sequence[Ref]], start: int, fn: Callable[[list[Ref]], R]) -> R:
-    # The chunk's list is made and freed here, inside the gate.
-    return fn(list(held[0][start : start + THREAD_CHUNK]))
+def _piece(
+    held: list[Sequence[Ref]], start: int, fn: Callable[[list[Ref]], R]
+) -> tuple[R, int]:
+    """``fn`` of the piece at ``start``, and where the next piece starts."""
+    # The piece's list is made and freed here, inside the gate.
+    refs = held[0][start : start + THREAD_CHUNK]
+    count = _fitting(refs)
+    return fn(list(refs[:count])), start + count
+
+
+def _fitting(refs: Sequence[Ref]) -> int:
+    """How many of ``refs``, from the first, make a piece (at least one)."""
+    known = _ray.sizes()
+    if known is None or not known.exceeds(refs, PIECE_BYTES):
+        return len(refs)
+    total, count = 0.0, 0
+    for size in known.sizes(refs):
+        total += size
+        if count and total > PIECE_BYTES:
+            break
+        count += 1
+    return count
 
 
 async def get_values(refs: Sequence[Ref]) -> list[Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import atexit
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import ray
@@ -153,8 +153,8 @@ _local_check_cache: tuple[object, Callable[[Ref], bool]] | None = None
 
 
 def _forget_core_worker() -> None:  # keep no core worker alive past shutdown
-    global _local_check_cache
-    _local_check_cache = None
+    global _local_check_cache, _sizes_cache
+    _local_check_cache = _sizes_cache = None
 
 
 def local_check() -> Callable[[Ref], bool] | None:
@@ -173,6 +173,104 @@ def local_check() -> Callable[[Ref], bool] | None:
     exists: Callable[[Ref], bool] = core_worker.object_exists
     _local_check_cache = (core_worker, exists)
     return exists
+
+
+# --- sizes: CoreWorker.get_local_object_locations -----------------------------
+#: Whether the core worker can tell how many bytes the objects it knows of take
+#: (their owner reports the size), and how many its memory store holds in all.
+HAS_OBJECT_SIZES = HAS_OBJECT_EXISTS and all(
+    callable(getattr(getattr(ray._raylet, "CoreWorker", None), name, None))
+    for name in ("get_local_object_locations", "get_local_memory_store_bytes_used")
+)
+
+#: Stands for "the size is not known": a fetch treats it as large.
+UNKNOWN = float("inf")
+
+
+class Sizes:
+    """How many bytes ``ray.get`` would deserialise, asked of the core worker.
+
+    Small objects (up to Ray's ``max_direct_call_object_size``, 100 KiB by
+    default) live in this process's memory store, which knows its total;
+    larger ones in the node's object store, whose size their owner knows.
+    """
+
+    __slots__ = ("_exists", "_locations", "_memory_used", "in_memory")
+
+    def __init__(self, core_worker: Any) -> None:
+        self._exists: Callable[[Ref], bool] = core_worker.object_exists
+        #: Whether an object is in this process's memory store (so it is small).
+        self.in_memory: Callable[[Ref], bool] = functools.partial(
+            core_worker.object_exists, memory_store_only=True
+        )
+        self._locations: Callable[[list[Ref]], dict[Ref, Any]] = (
+            core_worker.get_local_object_locations
+        )
+        self._memory_used: Callable[[], int] = (
+            core_worker.get_local_memory_store_bytes_used
+        )
+
+    def exceeds(self, refs: Sequence[Ref], limit: float) -> bool:
+        """Whether the refs that are on this node now take over ``limit`` bytes.
+
+        Refs not here yet count for nothing (a fetch does not take them now);
+        an object whose size was not reported counts as over any limit.
+        """
+        in_memory = self.in_memory
+        stored = [ref for ref in refs if not in_memory(ref)]
+        total = sum(self.sizes(stored)) if stored else 0
+        if total > limit or len(stored) == len(refs):
+            return total > limit
+        # The memory store's total bounds any set of its objects: one call,
+        # where asking each object's size costs a dict per ref.
+        if total + self._memory_used() <= limit:
+            return False
+        return total + sum(self.sizes([r for r in refs if in_memory(r)])) > limit
+
+    def sizes(self, refs: Sequence[Ref]) -> list[float]:
+        """Each ref's bytes: 0 if it is not on this node, UNKNOWN if not told."""
+        exists = self._exists
+        known = self._locations(list(refs))
+        sizes: list[float] = []
+        for ref in refs:
+            size = (known.get(ref) or {}).get("object_size")
+            if size is None:
+                sizes.append(UNKNOWN if exists(ref) else 0)
+            else:
+                sizes.append(size)
+        return sizes
+
+
+#: ``(core worker, Sizes)``: every single-ref ``get`` asks for it.
+_sizes_cache: tuple[object, Sizes] | None = None
+
+
+def sizes() -> Sizes | None:
+    """The core worker's sizes, or None where they cannot be known.
+
+    None through Ray Client (values come over the network: every fetch is
+    large) and on a Ray without the calls (see :data:`HAS_OBJECT_SIZES`).
+    """
+    global _sizes_cache
+    if not HAS_OBJECT_SIZES:
+        return None
+    core_worker = getattr(_worker(), "core_worker", None)
+    cached = _sizes_cache
+    if cached is not None and cached[0] is core_worker:
+        return cached[1]
+    if in_client_mode():
+        return None
+    if core_worker is None:
+        raise not_running()
+    made = Sizes(core_worker)
+    _sizes_cache = (core_worker, made)
+    return made
+
+
+def exceeds(refs: Sequence[Ref], limit: float) -> bool:
+    """:meth:`Sizes.exceeds`; True where sizes are not known."""
+    known = sizes()
+    return True if known is None else known.exceeds(refs, limit)
 
 
 # --- tasks and streaming generators ---------------------------------------------

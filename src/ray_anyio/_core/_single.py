@@ -13,10 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from ray.exceptions import GetTimeoutError
 
 from . import _ray
-from ._fetch import fetch_outcomes
+from ._fetch import INLINE_FETCH_BYTES, fetch, fetch_outcomes, get_values
 from ._multimap import MultiMap
 from ._outcome import Outcome
 from ._reports import take_reports
@@ -127,7 +126,10 @@ def current_hub() -> Hub:
 async def fetch_one(ref: Ref) -> Any:
     """The value of one ref: at once if it is here, else through the loop's hub.
 
-    A checkpoint only when it has to wait. Cancellation withdraws the wait.
+    A small value that is here is fetched on the loop thread; a large one on
+    the fetch lane (see :mod:`._fetch`). Through Ray Client every value crosses
+    the network, so every fetch goes through the lane. A checkpoint only when
+    it has to wait or go to the lane. Cancellation withdraws the wait.
 
     Raises:
         Exception: the ref's error, as ``ray.get`` raises it.
@@ -135,12 +137,14 @@ async def fetch_one(ref: Ref) -> Any:
     """
     # The core worker answers in well under a microsecond; ray.get(timeout=0)
     # of a pending ref raises, which costs a lot.
-    is_local = _ray.local_check()
-    if is_local is None:  # Ray Client: ask with a fetch that does not wait
-        try:
-            return _ray.get(ref, timeout=0)
-        except GetTimeoutError:
-            pass
-    elif is_local(ref):
+    sizes = _ray.sizes()
+    if sizes is None:  # Ray Client, or sizes not known: the general fetch
+        return (await fetch([ref]))[0]
+    if sizes.in_memory(ref):  # small by Ray's own rule
+        return _ray.get(ref)
+    (size,) = sizes.sizes((ref,))
+    if size > INLINE_FETCH_BYTES:
+        return (await get_values([ref]))[0]
+    if size:
         return _ray.get(ref)
     return await current_hub().get(ref)
