@@ -35,7 +35,9 @@ def fail(message: str) -> None:
 @ray.remote
 def replay(*values: Any) -> Any:
     """A streaming generator that yields its arguments."""
-    for value in values:
+    # Not ``yield from``: Ray sends values into the generator, which a tuple's
+    # iterator cannot take.
+    for value in values:  # noqa: UP028
         yield value
 
 
@@ -439,6 +441,13 @@ class PoolWorker:
         self.calls.append(x)
         raise ValueError(f"bad {x}")
 
+    async def flaky(self, attempts: Any, key: str, failures: int) -> int:
+        """Fail on the first ``failures`` attempts of ``key`` (over all actors)."""
+        n: int = await attempts.note.remote(key)
+        if n <= failures:
+            raise ValueError(f"{key}: attempt {n} fails")
+        return n
+
     @ray.method(num_returns=2)
     def split(self, x: int) -> tuple[int, int]:
         return x, -x
@@ -466,3 +475,34 @@ class Restartable:
 
     def double(self, x: int) -> int:
         return 2 * x
+
+
+# --- retries: attempts recorded by the tasks themselves -------------------------
+
+
+@remote_actor(num_cpus=0, max_concurrency=1000)
+class Attempts:
+    """Per key, the times (``time.time()``) at which an attempt began."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = {}
+
+    async def note(self, key: str) -> int:
+        """Record an attempt of ``key``; return its number (1 for the first)."""
+        self.times.setdefault(key, []).append(time.time())
+        return len(self.times[key])
+
+    async def of(self, key: str) -> list[float]:
+        return self.times.get(key, [])
+
+
+ERRORS: dict[str, type[Exception]] = {"value": ValueError, "key": KeyError}
+
+
+@ray.remote(max_retries=0)
+def flaky(attempts: Handle, key: str, failures: int, error: str = "value") -> int:
+    """Fail with ``ERRORS[error]`` on the first ``failures`` attempts of ``key``."""
+    n: int = ray.get(attempts.note.remote(key))
+    if n <= failures:
+        raise ERRORS[error](f"{key}: attempt {n} fails")
+    return n

@@ -537,3 +537,50 @@ def test_ctrl_c_during_map_is_a_plain_keyboard_interrupt(
     # three tasks had stopped before it left.
     assert "CAUGHT 3" in out, out + err[-3000:]
     assert proc.returncode == 0, out + err[-3000:]
+
+
+# --- item_timeout -------------------------------------------------------------------
+
+
+def _stuck_first(track: Track) -> Any:
+    """``fn`` for map: input 0 spins until cancelled (30 s at most), others square."""
+    return lambda x: spin.remote(track.actor, track.key) if x == 0 else square.remote(x)
+
+
+async def test_an_item_past_item_timeout_fails_and_its_task_stops(track: Track) -> None:
+    async with ray_anyio.map(
+        _stuck_first(track),
+        range(3),
+        max_in_flight=1,  # the others can only run once its place is free
+        # Long enough for the others to get a worker (a new one takes seconds).
+        item_timeout=3.0,
+        return_exceptions=True,
+    ) as results:
+        got = [value async for value in results]
+    assert isinstance(got[0], TimeoutError)
+    assert "item 0" in str(got[0]) and "item_timeout=3.0" in str(got[0])
+    assert got[1:] == [1, 4]
+    await ray_anyio.get(track.wait_idle())  # the stuck task was cancelled
+    assert track.stats()["started"] == 1
+
+
+async def test_an_item_timeout_is_retried_when_the_policy_covers_it(
+    track: Track,
+) -> None:
+    policy = ray_anyio.Retry(2, on=TimeoutError, delay=0)
+    async with ray_anyio.map(
+        _stuck_first(track), range(1), item_timeout=0.5, retry=policy
+    ) as results:
+        with pytest.raises(TimeoutError, match="item 0"):
+            await anext(results)
+        assert results.retried == 1
+    await ray_anyio.get(track.wait_idle())
+    assert track.stats()["started"] == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "error"), [(-1, ValueError), (math.nan, ValueError), ("1", TypeError)]
+)
+async def test_item_timeout_must_be_seconds(value: Any, error: type[Exception]) -> None:
+    with pytest.raises(error, match="item_timeout"):
+        ray_anyio.map(square, [1], item_timeout=value)

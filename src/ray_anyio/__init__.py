@@ -8,6 +8,7 @@ from ._map import map
 from ._map_results import MapResults
 from ._pool import ActorPool
 from ._put import put
+from ._retry import Retry
 from ._run import run_until_complete
 from ._scope import RemoteCallable, TaskScope, open_scope
 from ._stream import Stream, stream
@@ -20,6 +21,7 @@ __all__ = [
     "MapResults",
     "RemoteCallable",
     "Results",
+    "Retry",
     "Stream",
     "SwallowingBlock",
     "TaskScope",

@@ -21,6 +21,7 @@ from ._core._checks import (
 )
 from ._core._results import running
 from ._map_results import MapResults
+from ._retry import Retry, check_retry
 from ._scope import DEFAULT_CANCEL_TIMEOUT, RemoteCallable, open_scope
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ def map(
     return_exceptions: bool = ...,
     force: bool = ...,
     cancel_timeout: float | None = ...,
+    retry: Retry | None = ...,
+    item_timeout: float | None = ...,
 ) -> Block[MapResults[T]]: ...
 @overload
 def map(
@@ -56,6 +59,8 @@ def map(
     return_exceptions: bool = ...,
     force: bool = ...,
     cancel_timeout: float | None = ...,
+    retry: Retry | None = ...,
+    item_timeout: float | None = ...,
 ) -> Block[MapResults[Any]]: ...
 
 
@@ -69,6 +74,8 @@ def map(
     return_exceptions: bool = False,
     force: bool = False,
     cancel_timeout: float | None = DEFAULT_CANCEL_TIMEOUT,
+    retry: Retry | None = None,
+    item_timeout: float | None = None,
 ) -> Block[MapResults[Any]]:
     """Run ``fn`` on every input as a Ray task and iterate over the results.
 
@@ -97,7 +104,21 @@ def map(
     Errors: a failed task's error (or one from ``fn(*args)``) is raised in its
     place, or yielded with ``return_exceptions=True``. One from an iterable is
     raised after the results before it, whatever ``return_exceptions`` says.
-    Nothing is retried; an error of the machinery (Ray stopped) is raised at once.
+    An error of the machinery (Ray stopped) is raised at once.
+
+    Retries: with ``retry`` (a :class:`Retry`), an item whose task failed with
+    an error the policy covers is started again after the policy's delay, up
+    to its ``attempts``; ``retried`` counts the new starts. A retry waiting for
+    its delay holds no ``max_in_flight`` place; its start counts for
+    ``max_per_second``; the order of ``ordered=True`` holds. With ``retry`` or
+    ``item_timeout``, a result is fetched as soon as its task ends (to see its
+    error), within the same bound of held results.
+
+    Item timeouts: ``item_timeout`` seconds from the submission of an item's
+    task (time waiting for resources counts; for a chain, from when it
+    resolves to its ref), the task is cancelled as a scope's are (politely,
+    by force after ``cancel_timeout``), its place is free at once, and the
+    item fails with a ``TimeoutError`` that names its index and the limit.
 
     Cancellation: each step is a checkpoint. Leaving the block cancels the
     tasks still running (refs from a plain ``fn`` count) as :func:`open_scope`
@@ -106,10 +127,12 @@ def map(
 
     Raises:
         TypeError: ``fn`` is neither callable nor remote; no iterable, or one
-            is not iterable; a wrong argument type; ``fn(*args)`` returns
-            neither an ObjectRef nor an awaitable (as that item's error).
+            is not iterable; a wrong argument type (``retry`` not a
+            ``Retry``); ``fn(*args)`` returns neither an ObjectRef nor an
+            awaitable (as that item's error).
         ValueError: ``max_in_flight`` is below 1, ``max_per_second`` is not
-            positive and finite, or ``cancel_timeout`` is negative or NaN.
+            positive and finite, or ``cancel_timeout`` or ``item_timeout`` is
+            negative or NaN.
         RuntimeError: the iterator is used outside its block.
         ray.exceptions.RaySystemError: Ray is not running, or stopped.
     """
@@ -121,6 +144,8 @@ def map(
     check_bool(return_exceptions, "return_exceptions")
     check_bool(force, "force")
     seconds = check_timeout(cancel_timeout, "cancel_timeout")
+    policy = check_retry(retry)
+    per_item = check_timeout(item_timeout, "item_timeout")
     results: MapResults[Any] = MapResults(
         fn,
         remote,
@@ -130,6 +155,9 @@ def map(
         ordered,
         return_exceptions,
         held=max_in_flight,
+        retry=policy,
+        item_timeout=per_item,
+        cancel=(force, seconds),
     )
     return map_block(results, force, seconds)
 

@@ -17,7 +17,9 @@ import anyio.to_thread
 import ray
 
 from ._core._awaitables import resolve_chain
+from ._core._cancel import cancel_tasks
 from ._core._checks import call_refs, check_result
+from ._core._deadlines import Deadlines
 from ._core._fetch import fetch_outcomes
 from ._core._first_error import FirstErrorGroup
 from ._core._multimap import MultiMap
@@ -28,6 +30,7 @@ from ._core._results import Results
 from ._core._wakeup import checkpoint
 from ._core._watcher import Watcher
 from ._core._zip import length, zipped
+from ._retry import Retry
 from ._scope import TaskScope, disown, own
 
 if TYPE_CHECKING:
@@ -55,6 +58,9 @@ class MapResults(Results[T]):
         ordered: bool,
         return_exceptions: bool,
         held: int,
+        retry: Retry | None = None,
+        item_timeout: float | None = None,
+        cancel: tuple[bool, float | None] = (False, 0),
     ) -> None:
         super().__init__(length(iterables), return_exceptions)
         # How many finished results may wait, beyond those running, for an
@@ -78,6 +84,20 @@ class MapResults(Results[T]):
         self._running_refs: MultiMap[Ref, int] = MultiMap()  # while running
         self._order: deque[int] = deque()  # ordered=False: finished, in order
         self._running: anyio.Semaphore | None = None
+        # Retries and item timeouts need an item's outcome when its task ends
+        # (fetched then: eager), its arguments to start it again, its failures.
+        self._retry = retry
+        self._deadlines = None if item_timeout is None else Deadlines[int](item_timeout)
+        self._cancel = cancel  # (force, cancel_timeout) for an expired item's task
+        self._eager = retry is not None or item_timeout is not None
+        self._args: dict[int, tuple[Any, ...]] = {}
+        self._failures: dict[int, int] = {}
+        self._retried = 0
+
+    @property
+    def retried(self) -> int:
+        """How many times an item was started again (see :class:`Retry`)."""
+        return self._retried
 
     async def _next(self) -> T:
         """The next result; see :func:`map`."""
@@ -117,6 +137,8 @@ class MapResults(Results[T]):
         self._changed = anyio.Event()
         group.start_soon(self._feed)
         group.start_soon(self._collect)
+        if self._deadlines is not None:
+            group.start_soon(self._deadlines.run, self._expire)
 
     def _next_finished(self) -> int | None:
         if self._ordered:
@@ -175,7 +197,10 @@ class MapResults(Results[T]):
                 place = await self._take_place()
                 if self._limiter is not None:
                     await self._limiter.wait()
-                self._start_input(self._take_number(), place, args)
+                number = self._take_number()
+                if self._eager:
+                    self._args[number] = args
+                self._start_input(number, place, args)
         finally:
             self._fed_all = True
             self._changed.set()
@@ -201,7 +226,7 @@ class MapResults(Results[T]):
         try:
             result = self._call(args)
         except Exception as exc:  # the item's own error (bad arguments, ...)
-            self._done(number, Outcome(error=exc))
+            self._settle(number, Outcome(error=exc))
             return
         self._started(number, result)
 
@@ -228,7 +253,7 @@ class MapResults(Results[T]):
             own(self._scope, result)
             check_result(result, "map")
         except Exception as exc:
-            self._done(number, Outcome(error=exc))
+            self._settle(number, Outcome(error=exc))
             return
         self._started(number, result)
 
@@ -244,13 +269,13 @@ class MapResults(Results[T]):
         try:
             value = await resolve_chain(awaitable)
         except Exception as exc:
-            self._done(number, Outcome(error=exc))
+            self._settle(number, Outcome(error=exc))
             return
         if isinstance(value, ray.ObjectRef):
             own(self._scope, value)
             self._watch(number, value)
         else:
-            self._done(number, Outcome(value))
+            self._settle(number, Outcome(value))
 
     def _watch(self, number: int, call: Ref | list[Ref]) -> None:
         # One ref of a call is watched: all of them are ready together. A
@@ -259,14 +284,77 @@ class MapResults(Results[T]):
         ref = call[0] if isinstance(call, list) else call
         if self._running_refs.add(ref, number):
             self._watcher.watch((ref,))
+        if self._deadlines is not None:  # submitted now: its time starts
+            self._deadlines.start(number, self._failures.get(number, 0))
 
     async def _collect(self) -> None:
-        await take_reports(self._watcher, self._reported)
+        if self._eager:
+            await take_reports(self._watcher, self._fetch_reported)
+        else:
+            await take_reports(self._watcher, self._reported)
 
     def _reported(self, batch: list[Ref]) -> None:
         for ref in batch:
             for number in self._running_refs.pop(ref):
                 self._done(number, None)
+
+    async def _fetch_reported(self, batch: list[Ref]) -> None:
+        """Fetch the outcomes of the calls Ray reported, then settle each."""
+        numbers = [n for ref in batch for n in self._running_refs.pop(ref)]
+        if self._deadlines is not None:
+            for number in numbers:
+                self._deadlines.stop(number)
+        await self._fetch_calls(numbers)
+        for number in numbers:
+            outcome = self._slots[number]
+            assert isinstance(outcome, Outcome)
+            self._settle(number, outcome)
+
+    def _expire(self, number: int) -> None:
+        """Input ``number`` ran past ``item_timeout``: cancel its task, fail it."""
+        call = self._slots[number]
+        assert self._deadlines is not None and not isinstance(call, Outcome)
+        refs = call if isinstance(call, list) else [call]
+        if refs[0] is not None:
+            if self._running_refs.remove(refs[0], number):
+                self._watcher.unwatch(refs[0])
+            disown(self._scope, refs[0])
+            force, seconds = self._cancel
+            cancel = partial(cancel_tasks, force=force, cancel_timeout=seconds)
+            self._group.start_soon(cancel, refs[:1])
+        limit = self._deadlines.seconds
+        error = TimeoutError(
+            f"map: item {number} did not finish within item_timeout={limit} s"
+        )
+        self._settle(number, Outcome(error=error))
+
+    def _settle(self, number: int, outcome: Outcome) -> None:
+        """The call of input ``number`` has ended with ``outcome``: retry or done."""
+        retry, error = self._retry, outcome.error
+        failures = self._failures.get(number, 0) + 1
+        if (
+            retry is None
+            or error is None
+            or failures >= retry.attempts
+            or self._closed  # the block is ending: its cancellations are not failures
+            or not retry.retries(error)
+        ):
+            self._args.pop(number, None)
+            self._failures.pop(number, None)
+            self._done(number, outcome)
+            return
+        self._failures[number] = failures
+        self._slots[number] = None
+        self._give_place(number)  # a waiting retry holds no place
+        self._group.start_soon(self._start_again, number, retry.delay_after(failures))
+
+    async def _start_again(self, number: int, delay: float) -> None:
+        await anyio.sleep(delay)
+        place = await self._take_place()
+        if self._limiter is not None:
+            await self._limiter.wait()
+        self._retried += 1
+        self._start_input(number, place, self._args[number])
 
     def _done(self, number: int, outcome: Outcome | None, *, ran: bool = True) -> None:
         """Mark input ``number`` finished; give its place to the next task."""

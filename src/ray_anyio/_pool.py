@@ -25,12 +25,12 @@ from ._core._checks import (
 )
 from ._core._fetch import fetch
 from ._core._outcome import Outcome
-from ._core._reports import take_reports
 from ._core._single import fetch_one
 from ._core._wakeup import checkpoint
 from ._map import map_block
 from ._map_results import MapResults
 from ._places import Places
+from ._retry import Retry, check_retry
 from ._scope import own
 
 T = TypeVar("T")
@@ -80,23 +80,51 @@ class ActorPool:
         """The actors still in the pool (those that have not died)."""
         return self._places.actors
 
-    async def submit(self, fn: Callable[..., ray.ObjectRef[T]], /, *args: Any) -> T:
+    async def submit(
+        self,
+        fn: Callable[..., ray.ObjectRef[T]],
+        /,
+        *args: Any,
+        retry: Retry | None = None,
+    ) -> T:
         """Run ``fn(actor, *args)`` on the next free actor; return its value.
 
         A checkpoint. Cancellation cancels the call (``ray.cancel``; Ray only
         flags a running synchronous actor method, see the docs) and gives its
-        place back. A call whose actor died is tried again on another, at
-        most ``retries`` times.
+        place back; it is never retried. A call whose actor died is tried again
+        on another, at most ``retries`` times, without counting as an attempt
+        of ``retry``. With ``retry`` (a :class:`Retry`), a call that failed
+        with an error it covers is made again after its delay, holding no
+        place meanwhile.
 
         Raises:
-            TypeError: ``fn`` is not callable, or does not return an ObjectRef.
-            Exception: the call's own error (never retried), including
-                ``ActorUnavailableError`` (the actor stays in the pool).
+            TypeError: ``fn`` is not callable, or does not return an ObjectRef;
+                ``retry`` is not a ``Retry``.
+            Exception: the call's own error (its last, with ``retry``),
+                including ``ActorUnavailableError`` (the actor stays in the pool).
             ray.exceptions.ActorDiedError: no live actor is left.
         """
         check_fn(fn, "pool")
+        policy = check_retry(retry)
         await checkpoint()
-        attempt = 0
+        failures = 0
+        while True:
+            try:
+                return await self._call_once(fn, args)
+            except Exception as exc:
+                failures += 1
+                if (
+                    policy is None
+                    or failures >= policy.attempts
+                    or not policy.retries(exc)
+                ):
+                    raise
+                delay = policy.delay_after(failures)
+            await anyio.sleep(delay)
+
+    async def _call_once(self, fn: Callable[..., ray.ObjectRef[T]], args: Any) -> T:
+        """One attempt of :meth:`submit`: on the next free actor, another if it dies."""
+        deaths = 0
         while True:
             actor = await self._places.take()
             try:
@@ -111,8 +139,8 @@ class ActorPool:
                     cancel_now(call[:1] if isinstance(call, list) else [call])
                     raise
             except ActorDiedError as exc:
-                attempt += 1
-                if not self._retry_after(actor, exc, attempt):
+                deaths += 1
+                if not self._retry_after(actor, exc, deaths):
                     raise
             finally:
                 self._places.give(actor)
@@ -124,15 +152,20 @@ class ActorPool:
         *iterables: Iterable[Any] | AsyncIterable[Any],
         ordered: bool = True,
         return_exceptions: bool = False,
+        retry: Retry | None = None,
     ) -> Block[MapResults[T]]:
         """Run ``fn(actor, *args)`` for every input on the pool, as :func:`map`.
 
-        ``iterables``, ``ordered``, ``return_exceptions``, the errors and the
-        progress counters are :func:`map`'s. A call on an actor that died is
-        retried as :class:`ActorPool` says. Leaving the block (the end,
-        ``break``, an exception, a cancellation) cancels the calls in flight
-        without waiting for them to stop (see the docs for what Ray does to a
-        running call), gives their places back at once and starts no new call.
+        ``iterables``, ``ordered``, ``return_exceptions``, ``retry``, the
+        errors and the progress counters are :func:`map`'s. A call on an actor
+        that died is tried again on another as :class:`ActorPool` says,
+        without counting as an attempt of ``retry``; once no retry of that
+        kind is left, the ``ActorDiedError`` is the item's outcome.
+
+        Leaving the block (the end, ``break``, an exception, a cancellation)
+        cancels the calls in flight without waiting for them to stop (see the
+        docs for what Ray does to a running call), gives their places back at
+        once and starts no new call.
 
         Up to 16 finished results per place wait for an earlier, slower call
         (or a slow consumer) before the pool stops starting calls.
@@ -141,7 +174,8 @@ class ActorPool:
             TypeError: ``fn`` is not callable; no iterable, or one that is not
                 iterable; ``ordered`` or ``return_exceptions`` is not a bool;
                 ``fn(actor, *args)`` returns something other than an
-                ObjectRef (raised in the iteration, as that item's error).
+                ObjectRef (raised in the iteration, as that item's error);
+                ``retry`` is not a ``Retry``.
             ray.exceptions.ActorDiedError: no live actor is left (as the
                 error of each item that finds none).
         """
@@ -149,8 +183,9 @@ class ActorPool:
         check_iterables(iterables)
         check_bool(ordered, "ordered")
         check_bool(return_exceptions, "return_exceptions")
+        policy = check_retry(retry)
         results: PoolResults[T] = PoolResults(
-            self, fn, iterables, ordered, return_exceptions
+            self, fn, iterables, ordered, return_exceptions, policy
         )
         # No wait: a running synchronous actor method is only flagged anyway.
         return map_block(results, False, 0)
@@ -164,8 +199,8 @@ class ActorPool:
 class PoolResults(MapResults[T]):
     """The iterator of :meth:`ActorPool.map`: ``map``'s, the pool's actors as places.
 
-    A value is fetched as soon as it is on this node: a dead actor is known at
-    once and the item is retried on another (a loop task per retry only).
+    A value is fetched as soon as it is on this node (``map``'s eager path): a
+    dead actor is known at once and the item is tried again on another.
     """
 
     def __init__(
@@ -175,6 +210,7 @@ class PoolResults(MapResults[T]):
         iterables: tuple[Any, ...],
         ordered: bool,
         return_exceptions: bool,
+        retry: Retry | None,
     ) -> None:
         # With every actor dead already, each item fails on its place.
         capacity = max(1, pool._places.capacity)
@@ -187,10 +223,12 @@ class PoolResults(MapResults[T]):
             ordered,
             return_exceptions,
             held=HELD_PER_PLACE * capacity,
+            retry=retry,
         )
+        self._eager = True
         self._pool = pool
-        # Input number -> (its actor, its arguments, its attempt), while running.
-        self._calls: dict[int, tuple[Any, tuple[Any, ...], int]] = {}
+        # Input number -> (its actor, its deaths so far), while running.
+        self._calls: dict[int, tuple[Any, int]] = {}
 
     def _watch_local(self) -> bool:
         return True
@@ -214,16 +252,16 @@ class PoolResults(MapResults[T]):
         return actor
 
     def _give_place(self, number: int) -> None:
-        actor, _, _ = self._calls.pop(number)
+        actor, _ = self._calls.pop(number)
         self._pool._places.give(actor)
 
     def _start_input(
-        self, number: int, place: Any, args: tuple[Any, ...], attempt: int = 0
+        self, number: int, place: Any, args: tuple[Any, ...], deaths: int = 0
     ) -> None:
         if isinstance(place, Exception):  # no live actor left
             self._done(number, Outcome(error=place), ran=False)
             return
-        self._calls[number] = (place, args, attempt)
+        self._calls[number] = (place, deaths)
         try:
             ref = self._fn(place, *args)
             check_result(ref, "pool")
@@ -233,28 +271,17 @@ class PoolResults(MapResults[T]):
         own(self._scope, ref)
         self._watch(number, ref)  # a ref, or the list of a num_returns=k call
 
-    async def _collect(self) -> None:
-        await take_reports(self._watcher, self._fetch_reported)
-
-    async def _fetch_reported(self, batch: list[ray.ObjectRef[Any]]) -> None:
-        # Reported once on this node: the fetch waits for no transfer.
-        numbers = [n for ref in batch for n in self._running_refs.pop(ref)]
-        await self._fetch_calls(numbers)
-        for number in numbers:
-            outcome = self._slots[number]
-            assert isinstance(outcome, Outcome)
-            self._settle(number, outcome)
-
     def _settle(self, number: int, outcome: Outcome) -> None:
-        """The call of input ``number`` has ended with ``outcome``."""
+        """A dead actor: try another (not an attempt of ``retry``); else map's."""
         if isinstance(outcome.error, ActorDiedError):
-            actor, args, attempt = self._calls.pop(number)
-            if self._pool._retry_after(actor, outcome.error, attempt + 1):
-                self._group.start_soon(self._retry, number, args, attempt + 1)
+            actor, deaths = self._calls.pop(number)
+            if self._pool._retry_after(actor, outcome.error, deaths + 1):
+                self._group.start_soon(self._on_another, number, deaths + 1)
                 return
+            self._args.pop(number, None)
             self._done(number, outcome, ran=False)
             return
-        self._done(number, outcome)
+        super()._settle(number, outcome)
 
-    async def _retry(self, number: int, args: tuple[Any, ...], attempt: int) -> None:
-        self._start_input(number, await self._take_place(), args, attempt)
+    async def _on_another(self, number: int, deaths: int) -> None:
+        self._start_input(number, await self._take_place(), self._args[number], deaths)

@@ -19,17 +19,23 @@ _MARGIN = 1 + 1e-9
 class StartLimiter:
     """Waits before each start so that starts keep to the rate."""
 
-    __slots__ = ("_interval", "_last")
+    __slots__ = ("_interval", "_last", "_turn")
 
     def __init__(self, per_second: float) -> None:
         self._interval = _MARGIN / per_second
         self._last = -math.inf
+        self._turn = anyio.Lock(fast_acquire=True)
 
     async def wait(self) -> None:
-        """Record a start when it may happen; a checkpoint (cancelled: no record)."""
-        due = self._last + self._interval
-        if due > anyio.current_time():
-            await anyio.sleep_until(due)
-        else:
-            await anyio.lowlevel.checkpoint()
-        self._last = anyio.current_time()
+        """Record a start when it may happen; a checkpoint (cancelled: no record).
+
+        Several tasks may wait (``map``'s feeder and its retries): they take
+        turns, first come first served, each spaced from the start before it.
+        """
+        async with self._turn:
+            due = self._last + self._interval
+            if due > anyio.current_time():
+                await anyio.sleep_until(due)
+            else:
+                await anyio.lowlevel.checkpoint()
+            self._last = anyio.current_time()
