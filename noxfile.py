@@ -21,8 +21,9 @@ Sessions (``nox -l`` lists them):
     ``tests/``, including ``tests/typing/check_types.py``, whose
     ``assert_type`` lines pin the return types of the public API.
 ``docs``
-    Sphinx with warnings as errors, then every example of the docs and of the
-    README run on both backends (``tests/test_docs_examples.py``).
+    Sphinx with warnings as errors, then the code of every page run on both
+    backends, through Sybil (``tests/test_docs_pages.py``), and every other
+    example of the docs and of the README (``tests/test_docs_examples.py``).
 ``bench``
     ``python benchmarks/run.py --quick`` (arguments after ``--`` are passed on).
 
@@ -290,7 +291,7 @@ def docs(session: nox.Session) -> None:
     session.run(
         "sphinx-build", "-W", "--keep-going", "-b", "html", "docs", str(build / "html")
     )
-    _pytest(session, "-q", "tests/test_docs_examples.py")
+    _pytest(session, "-q", "tests/test_docs_pages.py", "tests/test_docs_examples.py")
 
 
 @nox.session

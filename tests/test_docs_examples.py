@@ -1,9 +1,13 @@
-"""Every code example of the docs and of the README runs, and does what it says.
+"""The README's code and the files the docs pages show run, and do what they say.
 
-* ``docs/examples/*.py``: the pages include these files (``literalinclude``).
-  Each defines ``main``: ``async def main()`` runs on every backend in the
-  module's ``BACKENDS`` (default: asyncio and trio) against the session's Ray;
-  a synchronous ``def main(backend)`` is called once per backend.
+The code blocks of the docs pages run in ``tests/test_docs_pages.py``. Here:
+
+* Files that a page shows (a block after ``<!-- same-as: PATH [NAME] -->``):
+  each such block is the file at PATH, relative to the page, or the file's
+  top-level function or class NAME with its decorators, character for
+  character; every file of ``docs/examples/`` is shown whole by some page.
+  The files are what runs: the web services of ``examples/`` in
+  ``tests/examples/``, and the testing page's folder below.
 * ``docs/examples/testing/``: the example test file of the testing page, with
   its ``pyproject.toml``, run by pytest in a fresh process (it starts its own
   Ray through the plugin's ``ray_session``).
@@ -17,7 +21,6 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
 import os
 import re
@@ -25,84 +28,84 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
-import anyio
 import pytest
-import ray.cloudpickle
 
 import ray_anyio
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted((ROOT / "docs" / "examples").glob("*.py"))
-TESTING_EXAMPLE = ROOT / "docs" / "examples" / "testing"
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.glob("*.md"))
+TESTING_EXAMPLE = DOCS / "examples" / "testing"
 README = ROOT / "README.md"
-ALL_BACKENDS = ("asyncio", "trio")
 #: Seconds a README script may take, Ray's start and shutdown included.
 README_TIMEOUT = 240
+SAME_AS_COMMENT = re.compile(r"^[ \t]*<!--+\s*same-as\b", re.M)
+SAME_AS_BLOCK = re.compile(
+    r"^<!-- same-as: (?P<path>\S+)(?: (?P<name>\w+))? -->\n"
+    r"(?P<fence>`{3,})(?P<language>\w+)\n(?P<code>.*?)^(?P=fence)$",
+    re.M | re.S,
+)
 
 
-def _backends_of(path: Path) -> tuple[str, ...]:
-    """The module-level ``BACKENDS = (...)`` of an example, read without importing."""
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.Assign) and [
-            getattr(target, "id", None) for target in node.targets
-        ] == ["BACKENDS"]:
-            backends = ast.literal_eval(node.value)
-            assert set(backends) <= set(ALL_BACKENDS), path
-            return tuple(backends)
-    return ALL_BACKENDS
+@dataclass(frozen=True)
+class Copy:
+    page: Path
+    path: Path
+    name: str | None
+    code: str
 
 
-def _load(path: Path) -> ModuleType:
-    name = f"_docs_example_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    # Ray's workers cannot import docs/examples: ship its functions by value.
-    ray.cloudpickle.register_pickle_by_value(module)
-    spec.loader.exec_module(module)
-    return module
+def _copies() -> Iterator[Copy]:
+    for page in PAGES:
+        for match in SAME_AS_BLOCK.finditer(page.read_text()):
+            path = (page.parent / match["path"]).resolve()
+            yield Copy(page, path, match["name"], match["code"])
 
 
-@pytest.fixture
-def loaded() -> Iterator[list[ModuleType]]:
-    modules: list[ModuleType] = []
-    yield modules
-    for module in modules:
-        ray.cloudpickle.unregister_pickle_by_value(module)
-        sys.modules.pop(module.__name__, None)
+def _shown_part(copy: Copy) -> str:
+    """The file, or its top-level function or class ``copy.name``."""
+    text = copy.path.read_text()
+    if copy.name is None:
+        return text
+    lines = text.splitlines(keepends=True)
+    for node in ast.parse(text).body:
+        if (
+            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and node.name == copy.name
+        ):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            return "".join(lines[first - 1 : node.end_lineno])
+    raise AssertionError(f"{copy.path} defines no {copy.name}")
 
 
 @pytest.mark.parametrize(
-    ("path", "backend"),
+    "copy",
     [
-        pytest.param(path, backend, id=f"{path.stem}-{backend}")
-        for path in EXAMPLES
-        for backend in _backends_of(path)
+        pytest.param(
+            copy, id="-".join(filter(None, [copy.page.stem, copy.path.name, copy.name]))
+        )
+        for copy in _copies()
     ],
 )
-def test_docs_example(path: Path, backend: str, loaded: list[ModuleType]) -> None:
-    module = _load(path)
-    loaded.append(module)
-    main = module.main
-    if inspect.iscoroutinefunction(main):
-        anyio.run(main, backend=backend)
-    else:
-        main(backend)
+def test_copied_block_is_the_file(copy: Copy) -> None:
+    assert copy.code == _shown_part(copy)
 
 
-def test_examples_exist_and_are_included() -> None:
-    pages = "\n".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
-    assert EXAMPLES
-    for path in EXAMPLES:
-        assert f"examples/{path.name}" in pages, f"{path.name} is on no page"
-    for path in sorted(TESTING_EXAMPLE.iterdir()):
-        if path.is_file():
-            name = f"examples/testing/{path.name}"
-            assert name in pages, f"{name} is on no page"
+def test_every_same_as_comment_comes_before_a_block() -> None:
+    for page in PAGES:
+        text = page.read_text()
+        comments = len(SAME_AS_COMMENT.findall(text))
+        assert len(SAME_AS_BLOCK.findall(text)) == comments, page.name
+
+
+def test_every_file_of_docs_examples_is_on_a_page() -> None:
+    shown = {copy.path for copy in _copies() if copy.name is None}
+    for path in sorted((DOCS / "examples").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            assert path in shown, f"{path.relative_to(ROOT)} is on no page"
 
 
 def test_testing_page_example(pytester: pytest.Pytester) -> None:
@@ -175,7 +178,7 @@ def _docstring_examples() -> Iterator[tuple[str, str]]:
 )
 def test_docstring_example_is_valid_python(qualname: str, code: str) -> None:
     # Literal blocks are fragments (``await`` at top level, free names): they
-    # are compiled, not run; the runnable versions live in docs/examples.
+    # are compiled, not run; the runnable versions are on the docs pages.
     compile(
         code, f"<{qualname} docstring>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     )
