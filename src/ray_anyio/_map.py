@@ -5,17 +5,21 @@ The tasks belong to an :func:`open_scope`; the iterator is ``MapResults``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import ray
 
+from ._chunks import ChunkedResults
 from ._core._block import Block, block
 from ._core._checks import (
     check_bool,
+    check_chunksize,
     check_count,
     check_fn,
     check_iterables,
+    check_options,
     check_rate,
     check_timeout,
 )
@@ -47,6 +51,8 @@ def map(
     cancel_timeout: float | None = ...,
     retry: Retry | None = ...,
     item_timeout: float | None = ...,
+    chunksize: int | Literal["auto"] = ...,
+    options: dict[str, Any] | None = ...,
 ) -> Block[MapResults[T]]: ...
 @overload
 def map(
@@ -61,6 +67,8 @@ def map(
     cancel_timeout: float | None = ...,
     retry: Retry | None = ...,
     item_timeout: float | None = ...,
+    chunksize: int | Literal["auto"] = ...,
+    options: dict[str, Any] | None = ...,
 ) -> Block[MapResults[Any]]: ...
 
 
@@ -76,6 +84,8 @@ def map(
     cancel_timeout: float | None = DEFAULT_CANCEL_TIMEOUT,
     retry: Retry | None = None,
     item_timeout: float | None = None,
+    chunksize: int | Literal["auto"] = 1,
+    options: dict[str, Any] | None = None,
 ) -> Block[MapResults[Any]]:
     """Run ``fn`` on every input as a Ray task and iterate over the results.
 
@@ -114,6 +124,16 @@ def map(
     ``item_timeout``, a result is fetched as soon as its task ends (to see its
     error), within the same bound of held results.
 
+    Plain functions as tasks, and chunks: with ``options`` (a dict of
+    ``ray.remote`` options, e.g. ``{"num_cpus": 0.5}``; ``{}`` for none) or a
+    ``chunksize`` other than 1, a plain (not ``async``) ``fn`` runs as Ray
+    tasks: each task calls ``fn`` over up to ``chunksize`` consecutive inputs
+    (``"auto"``: sized from the input's length and the cluster's CPUs,
+    smaller near the end so that the last tasks are short). Results, errors,
+    timeouts, retries and counters stay per input; ``max_in_flight`` counts
+    tasks. Without either, a plain ``fn`` is called (on a worker thread) to
+    *start* the work, as above. A remote function keeps its own options.
+
     Item timeouts: ``item_timeout`` seconds from the submission of an item's
     task (time waiting for resources counts; for a chain, from when it
     resolves to its ref), the task is cancelled as a scope's are (politely,
@@ -130,9 +150,11 @@ def map(
             is not iterable; a wrong argument type (``retry`` not a
             ``Retry``); ``fn(*args)`` returns neither an ObjectRef nor an
             awaitable (as that item's error).
-        ValueError: ``max_in_flight`` is below 1, ``max_per_second`` is not
-            positive and finite, or ``cancel_timeout`` or ``item_timeout`` is
-            negative or NaN.
+        ValueError: ``max_in_flight`` or ``chunksize`` is below 1,
+            ``max_per_second`` is not positive and finite, ``cancel_timeout``
+            or ``item_timeout`` is negative or NaN; ``options`` with a remote
+            function or naming ``num_returns``, or ``chunksize``/``options``
+            with a remote or async ``fn``; an option Ray does not know.
         RuntimeError: the iterator is used outside its block.
         ray.exceptions.RaySystemError: Ray is not running, or stopped.
     """
@@ -144,21 +166,44 @@ def map(
     check_bool(return_exceptions, "return_exceptions")
     check_bool(force, "force")
     seconds = check_timeout(cancel_timeout, "cancel_timeout")
-    policy = check_retry(retry)
-    per_item = check_timeout(item_timeout, "item_timeout")
-    results: MapResults[Any] = MapResults(
-        fn,
-        remote,
-        iterables,
-        max_in_flight,
-        rate,
-        ordered,
-        return_exceptions,
-        held=max_in_flight,
-        retry=policy,
-        item_timeout=per_item,
-        cancel=(force, seconds),
-    )
+    policies: dict[str, Any] = {
+        "retry": check_retry(retry),
+        "item_timeout": check_timeout(item_timeout, "item_timeout"),
+        "cancel": (force, seconds),
+    }
+    size = check_chunksize(chunksize)
+    task_options = check_options(options, remote)
+    results: MapResults[Any]
+    if size == 1 and task_options is None:
+        results = MapResults(
+            fn,
+            remote,
+            iterables,
+            max_in_flight,
+            rate,
+            ordered,
+            return_exceptions,
+            held=max_in_flight,
+            **policies,
+        )
+    elif remote or inspect.iscoroutinefunction(fn):
+        raise ValueError(
+            "chunksize= and options= run a plain function as Ray tasks; fn is "
+            f"{'a remote function' if remote else 'an async function'}: pass the "
+            "plain function itself (with options= for its Ray options)"
+        )
+    else:
+        results = ChunkedResults(
+            fn,
+            size,
+            task_options or {},
+            iterables,
+            max_in_flight,
+            rate,
+            ordered,
+            return_exceptions,
+            **policies,
+        )
     return map_block(results, force, seconds)
 
 

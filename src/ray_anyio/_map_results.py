@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
+from collections.abc import AsyncIterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -84,6 +85,8 @@ class MapResults(Results[T]):
         self._running_refs: MultiMap[Ref, int] = MultiMap()  # while running
         self._order: deque[int] = deque()  # ordered=False: finished, in order
         self._running: anyio.Semaphore | None = None
+        #: Inputs per task, at most (chunks): the window counts inputs.
+        self._window_factor = 1
         # Retries and item timeouts need an item's outcome when its task ends
         # (fetched then: eager), its arguments to start it again, its failures.
         self._retry = retry
@@ -132,7 +135,7 @@ class MapResults(Results[T]):
         # its result is yielded. The feeder, their only taker, need not yield
         # for the window (_running yields once per start: others get to run).
         self._window = anyio.Semaphore(
-            self._max_in_flight + self._held, fast_acquire=True
+            (self._max_in_flight + self._held) * self._window_factor, fast_acquire=True
         )
         self._changed = anyio.Event()
         group.start_soon(self._feed)
@@ -181,30 +184,59 @@ class MapResults(Results[T]):
         inputs = zipped(self._iterables)
         try:
             while True:
-                # Only the input's own errors: the machinery's fail the block.
-                try:
-                    args = await anext(inputs)
-                except StopAsyncIteration:
-                    break
-                except Exception as exc:
+                group, error, ended = await self._read(inputs)
+                if group:
+                    place = await self._take_place()
+                    if self._limiter is not None:
+                        await self._limiter.wait()
+                    numbers = [self._take_number() for _ in group]
+                    if self._eager:
+                        self._args.update(zip(numbers, group, strict=True))
+                    self._start_group(numbers, place, group)
+                if error is not None:
                     # Raised after the results of the inputs taken before it.
                     await self._window.acquire()
                     number = self._take_number(count=False)
                     self._fatal = number
-                    self._done(number, Outcome(error=exc), ran=False)
+                    self._done(number, Outcome(error=error), ran=False)
+                if error is not None or ended:
                     break
-                await self._window.acquire()
-                place = await self._take_place()
-                if self._limiter is not None:
-                    await self._limiter.wait()
-                number = self._take_number()
-                if self._eager:
-                    self._args[number] = args
-                self._start_input(number, place, args)
         finally:
             self._fed_all = True
             self._changed.set()
             await inputs.aclose()
+
+    async def _read(
+        self, inputs: AsyncIterator[tuple[Any, ...]]
+    ) -> tuple[list[tuple[Any, ...]], Exception | None, bool]:
+        """The next inputs of one task, each holding a place in the window.
+
+        Returns them, an error of the input (after them), and whether the
+        input has ended. Only the input's own errors: the machinery's fail
+        the block.
+        """
+        group: list[tuple[Any, ...]] = []
+        size = await self._group_size()
+        while len(group) < size:
+            try:
+                args = await anext(inputs)
+            except StopAsyncIteration:
+                return group, None, True
+            except Exception as exc:
+                return group, exc, False
+            await self._window.acquire()
+            group.append(args)
+        return group, None, False
+
+    async def _group_size(self) -> int:
+        """How many inputs the next task takes (see ``_chunks.ChunkedResults``)."""
+        return 1
+
+    def _start_group(
+        self, numbers: list[int], place: Any, group: list[tuple[Any, ...]]
+    ) -> None:
+        """Start the task of the inputs ``numbers`` (here one) on ``place``."""
+        self._start_input(numbers[0], place, group[0])
 
     # --- places: what an ActorPool's map replaces (see _pool.PoolResults) ----
     async def _take_place(self) -> Any:
@@ -315,9 +347,9 @@ class MapResults(Results[T]):
         call = self._slots[number]
         assert self._deadlines is not None and not isinstance(call, Outcome)
         refs = call if isinstance(call, list) else [call]
-        if refs[0] is not None:
-            if self._running_refs.remove(refs[0], number):
-                self._watcher.unwatch(refs[0])
+        # The task goes with its last input (a chunk's inputs expire together).
+        if refs[0] is not None and self._running_refs.remove(refs[0], number):
+            self._watcher.unwatch(refs[0])
             disown(self._scope, refs[0])
             force, seconds = self._cancel
             cancel = partial(cancel_tasks, force=force, cancel_timeout=seconds)

@@ -176,3 +176,36 @@ def mistake_hint(obj: object, function: str, *, top: bool = True) -> str:
         # a.method.remote, f.options(...).remote, f.remote: Ray's own methods
         return "; it is the .remote method itself: call it, .remote(...)"
     return ""
+
+
+def check_chunksize(value: object) -> int | None:
+    """``chunksize``: a whole number >= 1, or ``"auto"`` (returned as None)."""
+    if value == "auto" and isinstance(value, str):
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(
+            f'chunksize must be an int >= 1 or "auto", got {type(value).__name__}'
+        )
+    return check_count(int(value), "chunksize")
+
+
+def check_options(options: object, remote: bool) -> dict[str, Any] | None:
+    """``options``: None, or a dict of ``ray.remote`` options for a plain ``fn``."""
+    if options is None:
+        return None
+    if not isinstance(options, dict):
+        raise TypeError(
+            "options must be a dict of Ray task options (e.g. {'num_cpus': 0.5}) or"
+            f" None, got {type(options).__name__}"
+        )
+    if remote:
+        raise ValueError(
+            "options= is for a plain function (run as a Ray task with them); a"
+            " remote function keeps its own: pass fn.options(...) instead"
+        )
+    if "num_returns" in options:
+        raise ValueError(
+            "options cannot set num_returns: a plain function's task gives one"
+            " value per input"
+        )
+    return dict(options)
