@@ -1,6 +1,7 @@
 """Trio/AnyIO-native structured concurrency for Ray."""
 
 from ._as_completed import AsCompleted, as_completed
+from ._checkpoint import CheckpointBusyError
 from ._core._block import Block, SwallowingBlock
 from ._core._results import Results
 from ._get import get
@@ -18,6 +19,7 @@ __all__ = [
     "ActorPool",
     "AsCompleted",
     "Block",
+    "CheckpointBusyError",
     "MapResults",
     "RemoteCallable",
     "Results",

@@ -6,11 +6,13 @@ The tasks belong to an :func:`open_scope`; the iterator is ``MapResults``.
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import ray
 
+from ._checkpoint import check_path
 from ._chunks import ChunkedResults
 from ._core._block import Block, block
 from ._core._checks import (
@@ -53,6 +55,7 @@ def map(
     item_timeout: float | None = ...,
     chunksize: int | Literal["auto"] = ...,
     options: dict[str, Any] | None = ...,
+    checkpoint: str | os.PathLike[str] | None = ...,
 ) -> Block[MapResults[T]]: ...
 @overload
 def map(
@@ -69,6 +72,7 @@ def map(
     item_timeout: float | None = ...,
     chunksize: int | Literal["auto"] = ...,
     options: dict[str, Any] | None = ...,
+    checkpoint: str | os.PathLike[str] | None = ...,
 ) -> Block[MapResults[Any]]: ...
 
 
@@ -86,6 +90,7 @@ def map(
     item_timeout: float | None = None,
     chunksize: int | Literal["auto"] = 1,
     options: dict[str, Any] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
 ) -> Block[MapResults[Any]]:
     """Run ``fn`` on every input as a Ray task and iterate over the results.
 
@@ -134,6 +139,17 @@ def map(
     tasks. Without either, a plain ``fn`` is called (on a worker thread) to
     *start* the work, as above. A remote function keeps its own options.
 
+    Checkpoint and resume: with ``checkpoint`` (the path of an SQLite file,
+    one per run), every result is committed to the file as it is handed out,
+    keyed by the input's position and a digest of its arguments and of
+    ``fn``'s code; errors only with ``return_exceptions=True``. A new ``map``
+    over the same file and inputs hands out the stored results without
+    starting their tasks (``restored`` counts them) and runs the rest: a
+    driver killed mid-run loses at most the inputs that were in flight. A
+    result that cannot be pickled is that item's ``TypeError``. The file is
+    opened (and locked) when the block starts: a second live run on it gets
+    ``CheckpointBusyError`` there.
+
     Item timeouts: ``item_timeout`` seconds from the submission of an item's
     task (time waiting for resources counts; for a chain, from when it
     resolves to its ref), the task is cancelled as a scope's are (politely,
@@ -148,14 +164,17 @@ def map(
     Raises:
         TypeError: ``fn`` is neither callable nor remote; no iterable, or one
             is not iterable; a wrong argument type (``retry`` not a
-            ``Retry``); ``fn(*args)`` returns neither an ObjectRef nor an
-            awaitable (as that item's error).
-        ValueError: ``max_in_flight`` or ``chunksize`` is below 1,
+            ``Retry``, ``checkpoint`` not a path); ``fn(*args)`` returns
+            neither an ObjectRef nor an awaitable (as that item's error).
+        ValueError: the directory of ``checkpoint`` does not exist;
+            ``max_in_flight`` or ``chunksize`` is below 1,
             ``max_per_second`` is not positive and finite, ``cancel_timeout``
             or ``item_timeout`` is negative or NaN; ``options`` with a remote
             function or naming ``num_returns``, or ``chunksize``/``options``
             with a remote or async ``fn``; an option Ray does not know.
         RuntimeError: the iterator is used outside its block.
+        CheckpointBusyError: another live run holds ``checkpoint`` (raised
+            when the block starts).
         ray.exceptions.RaySystemError: Ray is not running, or stopped.
     """
     remote = check_fn(fn, "map")
@@ -170,6 +189,7 @@ def map(
         "retry": check_retry(retry),
         "item_timeout": check_timeout(item_timeout, "item_timeout"),
         "cancel": (force, seconds),
+        "checkpoint": None if checkpoint is None else check_path(checkpoint),
     }
     size = check_chunksize(chunksize)
     task_options = check_options(options, remote)

@@ -17,6 +17,8 @@ import anyio
 import anyio.to_thread
 import ray
 
+from ._checkpoint import Checkpoint, function_digest
+from ._core import _ray
 from ._core._awaitables import resolve_chain
 from ._core._cancel import cancel_tasks
 from ._core._checks import call_refs, check_result
@@ -62,6 +64,7 @@ class MapResults(Results[T]):
         retry: Retry | None = None,
         item_timeout: float | None = None,
         cancel: tuple[bool, float | None] = (False, 0),
+        checkpoint: str | None = None,
     ) -> None:
         super().__init__(length(iterables), return_exceptions)
         # How many finished results may wait, beyond those running, for an
@@ -96,11 +99,23 @@ class MapResults(Results[T]):
         self._args: dict[int, tuple[Any, ...]] = {}
         self._failures: dict[int, int] = {}
         self._retried = 0
+        # A checkpoint: results come from it and go to it, keyed by number and
+        # arguments (kept until the result is handed out).
+        self._checkpoint_path = checkpoint
+        self._store: Checkpoint | None = None
+        self._keep_args = self._eager or checkpoint is not None
+        self._from_store: set[int] = set()
+        self._restored = 0
 
     @property
     def retried(self) -> int:
         """How many times an item was started again (see :class:`Retry`)."""
         return self._retried
+
+    @property
+    def restored(self) -> int:
+        """How many results came from the ``checkpoint`` file, not from a task."""
+        return self._restored
 
     async def _next(self) -> T:
         """The next result; see :func:`map`."""
@@ -125,7 +140,44 @@ class MapResults(Results[T]):
         self._window.release()
         if number == self._fatal:
             raise outcome.unwrap()  # an iterable's error: no item's
+        if self._store is not None:
+            outcome = self._commit(number, outcome)
         return self._hand_out(outcome)  # type: ignore[no-any-return]
+
+    def _commit(self, number: int, outcome: Outcome) -> Outcome:
+        """Store a result as it is handed out; one that cannot be is its error."""
+        assert self._store is not None
+        args = self._args.pop(number)
+        if number in self._from_store:
+            self._from_store.discard(number)
+        elif outcome.error is None or self._return_exceptions:
+            try:
+                self._store.commit(number, args, outcome)
+            except TypeError as exc:  # cannot be pickled: this item's error only
+                return Outcome(error=exc)
+        return outcome
+
+    def _restore(
+        self, numbers: list[int], group: list[tuple[Any, ...]]
+    ) -> tuple[list[int], list[tuple[Any, ...]]]:
+        """Finish the inputs the checkpoint holds; return the others."""
+        assert self._store is not None
+        if self._closed:  # the block is ending (the file is closed): start nothing
+            return [], []
+        todo: tuple[list[int], list[tuple[Any, ...]]] = ([], [])
+        for number, args in zip(numbers, group, strict=True):
+            try:
+                outcome = self._store.restored(number, args)
+            except TypeError as exc:  # its arguments cannot be pickled
+                outcome = Outcome(error=exc)
+            if outcome is None:
+                todo[0].append(number)
+                todo[1].append(args)
+                continue
+            self._from_store.add(number)
+            self._restored += 1
+            self._done(number, outcome, ran=False)
+        return todo
 
     def _start(self, group: FirstErrorGroup, watcher: Watcher, owner: Any) -> None:
         self._scope: TaskScope = owner
@@ -138,10 +190,19 @@ class MapResults(Results[T]):
             (self._max_in_flight + self._held) * self._window_factor, fast_acquire=True
         )
         self._changed = anyio.Event()
+        if self._checkpoint_path is not None:
+            # Opened here (a few ms, once), so that a file another run holds
+            # is an error of the block's entry.
+            body = _ray.python_function(self._fn) or self._fn
+            self._store = Checkpoint.open(self._checkpoint_path, function_digest(body))
         group.start_soon(self._feed)
         group.start_soon(self._collect)
         if self._deadlines is not None:
             group.start_soon(self._deadlines.run, self._expire)
+
+    def _stop(self) -> None:
+        if self._store is not None:
+            self._store.close()
 
     def _next_finished(self) -> int | None:
         if self._ordered:
@@ -185,13 +246,15 @@ class MapResults(Results[T]):
         try:
             while True:
                 group, error, ended = await self._read(inputs)
+                numbers = [self._take_number() for _ in group]
+                if self._keep_args:
+                    self._args.update(zip(numbers, group, strict=True))
+                if self._store is not None:
+                    numbers, group = self._restore(numbers, group)
                 if group:
                     place = await self._take_place()
                     if self._limiter is not None:
                         await self._limiter.wait()
-                    numbers = [self._take_number() for _ in group]
-                    if self._eager:
-                        self._args.update(zip(numbers, group, strict=True))
                     self._start_group(numbers, place, group)
                 if error is not None:
                     # Raised after the results of the inputs taken before it.
@@ -371,7 +434,8 @@ class MapResults(Results[T]):
             or self._closed  # the block is ending: its cancellations are not failures
             or not retry.retries(error)
         ):
-            self._args.pop(number, None)
+            if self._checkpoint_path is None:  # else kept until handed out
+                self._args.pop(number, None)
             self._failures.pop(number, None)
             self._done(number, outcome)
             return

@@ -234,6 +234,7 @@ class PoolResults(MapResults[T]):
         return True
 
     def _stop(self) -> None:
+        super()._stop()
         # The calls still in flight are cancelled by the block's scope; their
         # places are the pool's again at once, as submit's are.
         while self._calls:

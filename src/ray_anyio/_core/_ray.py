@@ -274,6 +274,18 @@ def exceeds(refs: Sequence[Ref], limit: float) -> bool:
 
 
 # --- tasks and streaming generators ---------------------------------------------
+def python_function(fn: object) -> Callable[..., Any] | None:
+    """The Python function behind a remote function (``RemoteFunction._function``).
+
+    None for anything else (``.options(...)`` of one, an actor method), or on
+    a Ray without the attribute.
+    """
+    if not isinstance(fn, ray.remote_function.RemoteFunction):
+        return None
+    body = getattr(fn, "_function", None)
+    return body if callable(body) else None
+
+
 def task_ref(result: object) -> Ref | None:
     """One ref that is ready once the task behind ``result`` has finished.
 
