@@ -129,7 +129,7 @@ class ChunkedResults(MapResults[T]):
             return self._size
         if self._cluster_slots is None:
             self._cluster_slots = await cluster_slots(self._options)
-        remaining = None if self._total is None else self._total - self._submitted
+        remaining = None if self._total is None else self._total - self._numbers
         return auto_size(remaining, self._cluster_slots)
 
     def _start_input(self, number: int, place: Any, args: tuple[Any, ...]) -> None:
