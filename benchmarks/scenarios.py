@@ -8,6 +8,7 @@ from .scenarios_batches import b4d_drain_batches
 from .scenarios_big import b9_big_values
 from .scenarios_cancel import b6_memory, b7_cancel
 from .scenarios_fanin import b8_fan_in
+from .scenarios_fanout import c1_tiny_items, c2_retries, c3_checkpoint
 from .scenarios_get import b1_get_finished, b2_get_running, b5_stall
 from .scenarios_pool import p1_pool_throughput, p2_pool_slow_member
 from .scenarios_rate import r1_rate
@@ -29,4 +30,7 @@ SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
     "P1": p1_pool_throughput,
     "P2": p2_pool_slow_member,
     "R1": r1_rate,
+    "C1": c1_tiny_items,
+    "C2": c2_retries,
+    "C3": c3_checkpoint,
 }
