@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -300,3 +301,283 @@ async def test_progress_counters(gate: Any) -> None:
 async def test_bad_return_exceptions() -> None:
     with pytest.raises(TypeError, match="return_exceptions"):
         ray_anyio.as_completed([ray.put(1)], return_exceptions=None)  # type: ignore[call-overload]
+
+
+# --- add(): work added while iterating ----------------------------------------
+
+
+async def test_add_crawls_until_every_page_is_delivered() -> None:
+    # Each page shorter than 4 letters links to two more: 2 roots, 30 pages.
+    roots = ["a", "b"]
+    pages = dict(enumerate(roots))
+    seen = []
+    refs = [sleep_then.remote(0, page) for page in roots]
+    async with ray_anyio.as_completed(refs) as results:
+        async for index, page in results:
+            assert page == pages[index]
+            seen.append(index)
+            if len(page) < 4:
+                for child in (page + "0", page + "1"):
+                    pages[results.add(sleep_then.remote(0, child))] = child
+        progress = (results.total, results.submitted, results.completed)
+    assert sorted(seen) == sorted(pages) == list(range(30))
+    assert progress == (30, 30, 30)
+
+
+async def test_add_while_given_items_are_pending(gate: Any, other_gate: Any) -> None:
+    seen = []
+    items = [ray.put("first"), gate.value_after("late")]
+    async with ray_anyio.as_completed(items) as results:
+        async for index, value in results:
+            seen.append((index, value))
+            if index == 0:
+                assert results.add(other_gate.value_after("added")) == 2
+                progress = (results.total, results.submitted, results.in_flight)
+                assert progress == (3, 3, 2)
+                other_gate.open()
+            elif index == 2:
+                gate.open()
+    assert seen == [(0, "first"), (2, "added"), (1, "late")]
+
+
+async def test_add_coroutines(gate: Any) -> None:
+    released = anyio.Event()
+
+    async def chained() -> ray.ObjectRef[Any]:
+        await released.wait()
+        ref: ray.ObjectRef[Any] = gate.value_after("chained")
+        return ref
+
+    async def plain() -> str:
+        await anyio.sleep(0)
+        return "plain"
+
+    seen = []
+    async with ray_anyio.as_completed([ray.put(0)]) as results:
+        async for index, value in results:
+            seen.append((index, value))
+            if index == 0:
+                assert results.add(chained()) == 1
+                assert results.add(plain()) == 2
+            elif index == 2:
+                released.set()
+                gate.open()
+    assert seen == [(0, 0), (2, "plain"), (1, "chained")]
+
+
+async def test_add_after_the_last_result_continues_the_iteration() -> None:
+    seen = []
+    async with ray_anyio.as_completed([ray.put("only")]) as results:
+        async for index, value in results:
+            seen.append((index, value))
+            if index == 0:
+                assert results.in_flight == 0
+                results.add(square.remote(4))
+    assert seen == [(0, "only"), (1, 16)]
+
+
+async def test_add_from_another_task_wakes_a_waiting_step(gate: Any) -> None:
+    async def adder(results: ray_anyio.AsCompleted[Any]) -> None:
+        await anyio.wait_all_tasks_blocked()  # the step below waits for Ray
+        results.add(ray.put("added"))
+
+    async with ray_anyio.as_completed([gate.value_after("held")]) as results:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(adder, results)
+            with anyio.fail_after(30):
+                assert await results.__anext__() == (1, "added")
+        gate.open()
+        assert [pair async for pair in results] == [(0, "held")]
+
+
+async def test_added_awaitable_is_cancelled_with_the_block() -> None:
+    cancelled = anyio.Event()
+
+    async def forever() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cancelled.set()
+
+    async with ray_anyio.as_completed([ray.put(1)]) as results:
+        async for _ in results:
+            results.add(forever())
+            break
+    assert cancelled.is_set()
+
+
+async def test_add_after_the_iteration_has_ended() -> None:
+    async def never() -> None:
+        raise AssertionError("never started")
+
+    async with ray_anyio.as_completed([ray.put(1)]) as results:
+        assert [pair async for pair in results] == [(0, 1)]
+        coro = never()
+        with pytest.raises(RuntimeError, match="before the iteration has ended"):
+            results.add(coro)
+        assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+        assert results.total == 1
+
+
+async def test_add_after_the_block() -> None:
+    async with ray_anyio.as_completed([ray.put(1)]) as results:
+        pass
+    with pytest.raises(RuntimeError, match="inside `async with as_completed"):
+        results.add(ray.put(2))
+    assert results.total == 1
+
+
+@pytest.mark.parametrize(
+    ("item", "match"),
+    [
+        (3, "item must be an ObjectRef or an awaitable, got int$"),
+        ([1], "got list; add\\(\\) takes one item"),
+        (square, r"got RemoteFunction; .*call its \.remote\(\.\.\.\) first"),
+    ],
+)
+async def test_add_refuses_a_wrong_item(item: Any, match: str) -> None:
+    async with ray_anyio.as_completed([ray.put(1)]) as results:
+        with pytest.raises(TypeError, match=match):
+            results.add(item)
+        assert (results.total, results.submitted) == (1, 1)
+        assert [pair async for pair in results] == [(0, 1)]
+
+
+# --- batches() -------------------------------------------------------------------
+
+
+async def wait_for_reports(results: ray_anyio.AsCompleted[Any], count: int) -> None:
+    """Wait until the block's watcher holds ``count`` reports not taken yet."""
+    watcher = results._watcher
+    assert watcher is not None
+    with anyio.fail_after(30):
+        while len(watcher._arrived) < count:
+            await anyio.sleep(0.01)
+
+
+async def test_batches_deliver_every_item_once(gate: Any, other_gate: Any) -> None:
+    async def coro(value: str) -> str:
+        await anyio.sleep(0)
+        return value
+
+    items = [ray.put(i) for i in range(3)] + [gate.value_after(i) for i in (3, 4)]
+    batches = []
+    async with ray_anyio.as_completed(items) as results:
+        async for batch in results.batches():
+            assert batch
+            batches.append(batch)
+            if len(batches) == 1:
+                assert batch == [(0, 0), (1, 1), (2, 2)]
+                results.add(other_gate.value_after(5))
+                results.add(coro("six"))
+                gate.open()
+            elif len(batches) == 2:
+                other_gate.open()
+        assert results.completed == 7
+    pairs = [pair for batch in batches for pair in batch]
+    assert sorted(pairs, key=str) == sorted(
+        [(0, 0), (1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, "six")], key=str
+    )
+
+
+async def test_a_batch_takes_every_ready_result_in_one_fetch(
+    gate: Any, other_gate: Any, fetch_calls: list[int], engine_path: str
+) -> None:
+    async def plain() -> str:
+        await anyio.sleep(0)
+        return "plain"
+
+    items = [ray.put("first")] + [gate.value_after(i) for i in (1, 2, 3)]
+    async with ray_anyio.as_completed(items) as results:
+        steps = results.batches()
+        # Reported while a result is already waiting to be fetched: one fetch.
+        gate.open()
+        await wait_for_reports(results, 3)
+        batch = sorted(await steps.__anext__())
+        assert batch == [(0, "first"), (1, 1), (2, 2), (3, 3)]
+        assert fetch_calls == [4]
+        # Reported while a result is already out: they join its batch.
+        refs = [other_gate.value_after(i) for i in (4, 5)]
+        assert [results.add(ref) for ref in refs] == [4, 5]
+        other_gate.open()
+        await wait_for_reports(results, 2)
+        results.add(plain())
+        await anyio.wait_all_tasks_blocked()
+        assert sorted(await steps.__anext__(), key=str) == [
+            (4, 4),
+            (5, 5),
+            (6, "plain"),
+        ]
+        assert fetch_calls == [4, 2]
+        assert [batch async for batch in steps] == []
+
+
+async def test_batches_and_plain_steps_share_the_results(gate: Any) -> None:
+    items = [ray.put(i) for i in range(4)] + [gate.value_after(4)]
+    async with ray_anyio.as_completed(items) as results:
+        assert await results.__anext__() == (0, 0)
+        assert await results.batches().__anext__() == [(1, 1), (2, 2), (3, 3)]
+        gate.open()
+        assert await results.__anext__() == (4, 4)
+        assert [batch async for batch in results.batches()] == []
+        assert [pair async for pair in results] == []
+
+
+async def test_batch_stops_before_a_failure() -> None:
+    refs = [ray.put(0), fail.remote("bad one"), ray.put(2)]
+    await ray_anyio.wait(refs, num_returns=3)
+
+    async def broken() -> None:
+        await anyio.sleep(0)
+        raise KeyError("added failed")
+
+    async with ray_anyio.as_completed(refs) as results:
+        steps = results.batches()
+        assert await steps.__anext__() == [(0, 0)]
+        with pytest.raises(ValueError, match="bad one"):
+            await steps.__anext__()
+        results.add(broken())
+        assert await steps.__anext__() == [(2, 2)]
+        with pytest.raises(KeyError, match="added failed"):
+            await steps.__anext__()
+        assert [batch async for batch in steps] == []
+        assert (results.completed, results.failed) == (2, 2)
+
+
+async def test_batches_return_exceptions_in_place() -> None:
+    refs = [ray.put(0), fail.remote("bad one"), ray.put(2)]
+    await ray_anyio.wait(refs, num_returns=3)
+    async with ray_anyio.as_completed(refs, return_exceptions=True) as results:
+        batches = [batch async for batch in results.batches()]
+    assert len(batches) == 1
+    (i0, v0), (i1, v1), (i2, v2) = batches[0]
+    assert (i0, v0, i1, i2, v2) == (0, 0, 1, 2, 2)
+    assert isinstance(v1, ValueError)
+
+
+async def test_cancelled_batch_step_loses_nothing(gate: Any) -> None:
+    items = [gate.value_after(i) for i in range(3)]
+    async with ray_anyio.as_completed(items) as results:
+        steps = results.batches()
+        with anyio.move_on_after(0.05) as step:
+            await steps.__anext__()
+        assert step.cancelled_caught
+        gate.open()
+        pairs = [pair async for batch in steps for pair in batch]
+    assert sorted(pairs) == [(0, 0), (1, 1), (2, 2)]
+
+
+async def test_batch_timeout_after_what_is_ready(gate: Any) -> None:
+    items = [ray.put(0), gate.value_after(1)]
+    async with ray_anyio.as_completed(items, timeout=0.2) as results:
+        steps = results.batches()
+        assert await steps.__anext__() == [(0, 0)]
+        with pytest.raises(GetTimeoutError):
+            await steps.__anext__()
+
+
+async def test_batches_only_inside_the_block() -> None:
+    async with ray_anyio.as_completed([ray.put(1)]) as results:
+        pass
+    with pytest.raises(RuntimeError, match="inside"):
+        await results.batches().__anext__()

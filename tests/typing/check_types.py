@@ -55,6 +55,9 @@ async def check_as_completed(refs: list[ray.ObjectRef[int]]) -> None:
             assert_type(pair, tuple[int, int])
         assert_type(results.completed, int)
         assert_type(results.total, int | None)
+        assert_type(results.add(refs[0]), int)
+        async for batch in results.batches():
+            assert_type(batch, list[tuple[int, int]])
 
 
 async def check_map() -> None:

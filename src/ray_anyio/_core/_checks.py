@@ -139,11 +139,30 @@ def check_items(items: object, function: str) -> None:
             f"{type(items).__name__}{mistake_hint(items, function)}"
         )
     for index, item in enumerate(items):
-        if not (isinstance(item, ray.ObjectRef) or is_awaitable(item)):
-            raise TypeError(
-                f"items[{index}] must be an ObjectRef or an awaitable, got "
-                f"{type(item).__name__}{mistake_hint(item, function)}"
-            )
+        check_item(item, f"items[{index}]", function)
+
+
+#: What holds several items: a slip where one item is meant.
+_MANY = (list, tuple, set, frozenset, types.GeneratorType, types.AsyncGeneratorType)
+
+
+def check_item(item: object, name: str, function: str, *, one: bool = False) -> None:
+    """Check (``TypeError``) that ``item``, named ``name``, is a ref or an awaitable.
+
+    ``one``: ``function`` takes one item (``add``), where a collection is a
+    slip; else ``item`` is one of the ``items`` of ``function``.
+    """
+    if isinstance(item, ray.ObjectRef) or is_awaitable(item):
+        return
+    if not one:
+        hint = mistake_hint(item, function)
+    elif isinstance(item, _MANY):
+        hint = f"; {function}() takes one item: call it once per item"
+    else:
+        hint = mistake_hint(item, function, top=False)
+    raise TypeError(
+        f"{name} must be an ObjectRef or an awaitable, got {type(item).__name__}{hint}"
+    )
 
 
 def mistake_hint(obj: object, function: str, *, top: bool = True) -> str:

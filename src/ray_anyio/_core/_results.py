@@ -1,7 +1,8 @@
 """The one base of the result iterators (``as_completed``, ``map``, pools).
 
 :class:`Results` holds the progress counters, the guard against use outside
-the block and the hand-out of an outcome; :func:`running` is the block's middle.
+the block, the hand-out of an outcome and of a batch (:class:`Batches`, the
+steps of an iterator's ``batches()``); :func:`running` is the block's middle.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 
+from ._awaitables import discard
 from ._first_error import FirstErrorGroup
 from ._outcome import Outcome
+from ._wakeup import checkpoint
 from ._watcher import Watcher
 
 T = TypeVar("T")
@@ -35,6 +38,7 @@ class Results(Generic[T]):
         self._return_exceptions = return_exceptions
         self._open = False
         self._closed = False
+        self._ended = False  # a step has raised StopAsyncIteration
 
     @property
     def total(self) -> int | None:
@@ -70,13 +74,85 @@ class Results(Generic[T]):
         Raises:
             RuntimeError: the iterator is used outside its block.
         """
-        if not self._open or self._closed:
-            raise RuntimeError(
-                f"use the iterator inside `async with {self._verb}(...) as results:`"
-            )
-        return await self._next()
+        self._check_open()
+        try:
+            return await self._next()
+        except StopAsyncIteration:
+            self._ended = True
+            raise
 
-    async def _next(self) -> T:  # pragma: no cover - every subclass has one
+    def _check_open(
+        self, doing: str = "use the iterator", *, before_end: bool = False
+    ) -> None:
+        """Raise ``RuntimeError`` (``doing`` is refused) unless inside the block.
+
+        ``before_end``: refused too once a step has ended the iteration.
+        """
+        if not self._open or self._closed or (before_end and self._ended):
+            until = ", before the iteration has ended" if before_end else ""
+            raise RuntimeError(
+                f"{doing} inside `async with {self._verb}(...) as results:`{until}"
+            )
+
+    def _add(self, item: object) -> int:
+        """Count one more item, added while iterating; return its index.
+
+        Raises ``RuntimeError`` outside the block or once a step has ended the
+        iteration; an awaitable ``item`` is then closed.
+        """
+        try:
+            self._check_open("add work", before_end=True)
+        except RuntimeError:
+            discard(item)  # never awaited now: no "never awaited" warning later
+            raise
+        index = self._submitted
+        self._submitted += 1
+        if self._total is not None:
+            self._total += 1
+        return index
+
+    async def _next(self) -> T:
+        """The next result: wait for one ready, hand it out; a checkpoint."""
+        await checkpoint()
+        await self._wait_ready()
+        return self._take()
+
+    async def _next_batch(self) -> list[T]:
+        """The next batch: the results ready, up to the first error; a checkpoint.
+
+        A batch ends before an error, which the next step raises; with
+        ``return_exceptions`` the errors stay in their batch.
+        """
+        self._check_open()
+        await checkpoint()
+        try:
+            await self._wait_ready(every=True)
+        except StopAsyncIteration:
+            self._ended = True
+            raise
+        batch = [self._take()]
+        while (outcome := self._peek()) is not None and (
+            self._return_exceptions or outcome.error is None
+        ):
+            batch.append(self._take())
+        return batch
+
+    # The hooks of the steps above; an iterator with a _next of its own
+    # (map's) has no use for them.
+
+    async def _wait_ready(self, every: bool = False) -> None:  # pragma: no cover
+        """Wait until a result is ready to hand out; ``StopAsyncIteration`` at the end.
+
+        ``every``: make every result reported so far ready too (a batch's).
+        """
+        raise StopAsyncIteration
+
+    def _peek(self) -> Outcome | None:  # pragma: no cover - as _wait_ready
+        """The outcome :meth:`_take` hands out next, or None if none is ready."""
+        return None
+
+    def _take(self) -> T:  # pragma: no cover - as _wait_ready
+        """Hand out the next ready result (see :meth:`_hand_out`)."""
         raise StopAsyncIteration
 
     def _hand_out(self, outcome: Outcome) -> Any:
@@ -119,3 +195,13 @@ async def running(
                 results._closed = True
                 results._stop()
                 group.cancel()
+
+
+class Batches(AsyncIterator[list[T]]):
+    """What an iterator's ``batches()`` returns: its steps are the iterator's."""
+
+    def __init__(self, results: Results[T]) -> None:
+        self._results = results
+
+    async def __anext__(self) -> list[T]:
+        return await self._results._next_batch()
