@@ -194,7 +194,7 @@ class TaskScope:
 
 def own(scope: TaskScope, result: object) -> None:
     """Make ``scope`` own the task behind ``result`` (what ``.remote()`` returned)."""
-    ref = _ray.task_ref(result)
+    ref = _task_ref(result)
     if ref is not None:
         scope._tasks[ref] = None
 
@@ -202,3 +202,19 @@ def own(scope: TaskScope, result: object) -> None:
 def disown(scope: TaskScope, ref: Ref) -> None:
     """Stop owning a task whose outcome the caller has taken (``map`` does)."""
     scope._tasks.pop(ref, None)
+
+
+def _task_ref(result: object) -> Ref | None:
+    """One ref that is ready once the task behind ``result`` has finished.
+
+    ``result`` is what ``.remote()`` returned: a ref, a list of refs or a
+    streaming generator (its completion ref).
+    """
+    if isinstance(result, ray.ObjectRef):
+        return result
+    if isinstance(result, ray.ObjectRefGenerator):
+        ref: Ref = result.completed()
+        return ref
+    if isinstance(result, list) and result and isinstance(result[0], ray.ObjectRef):
+        return result[0]
+    return None

@@ -117,14 +117,23 @@ async def test_a_failed_burst_never_makes_the_leader_wait_for_itself(
     # on this node any more (a copy evicted under memory pressure; here
     # fetch_one is told so) must not be handed back to the hub, whose leader
     # is the very task fetching it.
-    real = _ray.local_check
+    real = _ray.objects
+
+    class Evicted:
+        """What fetch_one hears of a ref whose copy here was evicted."""
+
+        def in_memory(self, ref: Any) -> bool:
+            return False
+
+        def sizes(self, refs: Any) -> list[float]:
+            return [0 for _ in refs]  # not on this node
 
     def evicted_for_fetch_one() -> Any:
         if sys._getframe(1).f_code.co_name == "fetch_one":
-            return lambda ref: False
+            return Evicted()
         return real()
 
-    monkeypatch.setattr(_ray, "local_check", evicted_for_fetch_one)
+    monkeypatch.setattr(_ray, "objects", evicted_for_fetch_one)
     ref = fail.remote("burst")
     with anyio.fail_after(30), pytest.raises(ValueError, match="burst"):
         await ray_anyio.get(ref)

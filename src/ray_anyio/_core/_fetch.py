@@ -71,7 +71,12 @@ async def _in_chunks(refs: Sequence[Ref], fn: Callable[[list[Ref]], R]) -> list[
     its own, so that ``ray.shutdown`` waits for one piece at most and a
     cancelled call stops the job between two pieces.
     """
-    if len(refs) <= INLINE_FETCH_MAX and not _ray.exceeds(refs, INLINE_FETCH_BYTES):
+    known = _ray.objects()
+    if (
+        len(refs) <= INLINE_FETCH_MAX
+        and known is not None
+        and not known.exceeds(refs, INLINE_FETCH_BYTES)
+    ):
         return [fn(list(refs))]
     session, count = _ray.session(), len(refs)
     held = [refs]  # the job holds the refs only through this, to drop them gated
@@ -104,8 +109,10 @@ def _piece(
 
 def _fitting(refs: Sequence[Ref]) -> int:
     """How many of ``refs``, from the first, make a piece (at least one)."""
-    known = _ray.sizes()
-    if known is None or not known.exceeds(refs, PIECE_BYTES):
+    known = _ray.objects()
+    if known is None or not _ray.HAS_OBJECT_SIZES:
+        return len(refs)
+    if not known.exceeds(refs, PIECE_BYTES):
         return len(refs)
     total, count = 0.0, 0
     for size in known.sizes(refs):

@@ -137,80 +137,42 @@ def on_ready(
     ref: Ref, callback: Callable[[BaseException | None], None]
 ) -> Callable[[], None]:
     """Register ``callback(exc)`` for when ``ref`` exists; return the withdrawal."""
-    withdraw: Callable[[], None] = ref._on_ready(callback)
-    return withdraw
+    return ref._on_ready(callback)
 
 
-# --- locality: CoreWorker.object_exists ------------------------------------------
-#: Whether the core worker can tell that an object is in this process's memory
-#: store or this node's object store (else ``ray.wait(timeout=0, ...)``).
-HAS_OBJECT_EXISTS = callable(
-    getattr(getattr(ray._raylet, "CoreWorker", None), "object_exists", None)
-)
-
-
-#: ``(core worker, object_exists)``: every single-ref ``get`` asks for it.
-_local_check_cache: tuple[object, Callable[[Ref], bool]] | None = None
-
-
-def _forget_core_worker() -> None:  # keep no core worker alive past shutdown
-    global _local_check_cache, _sizes_cache
-    _local_check_cache = _sizes_cache = None
-
-
-def local_check() -> Callable[[Ref], bool] | None:
-    """A function telling whether an object is local, or None to use ray.wait."""
-    global _local_check_cache
-    if not HAS_OBJECT_EXISTS:
-        return None
-    core_worker = getattr(_worker(), "core_worker", None)
-    cached = _local_check_cache
-    if cached is not None and cached[0] is core_worker:
-        return cached[1]
-    if in_client_mode():
-        return None
-    if core_worker is None:
-        raise not_running()
-    exists: Callable[[Ref], bool] = core_worker.object_exists
-    _local_check_cache = (core_worker, exists)
-    return exists
-
-
-# --- sizes: CoreWorker.get_local_object_locations -----------------------------
-#: Whether the core worker can tell how many bytes the objects it knows of take
-#: (their owner reports the size), and how many its memory store holds in all.
-HAS_OBJECT_SIZES = HAS_OBJECT_EXISTS and all(
-    callable(getattr(getattr(ray._raylet, "CoreWorker", None), name, None))
+# --- objects here: CoreWorker.object_exists, sizes -------------------------------
+_CORE_WORKER = getattr(ray._raylet, "CoreWorker", None)
+#: Whether the core worker tells if an object is here (else ``ray.wait``), and
+#: how many bytes objects take and its memory store holds (else: large).
+HAS_OBJECT_EXISTS = callable(getattr(_CORE_WORKER, "object_exists", None))
+HAS_OBJECT_SIZES = all(
+    callable(getattr(_CORE_WORKER, name, None))
     for name in ("get_local_object_locations", "get_local_memory_store_bytes_used")
 )
-
 #: Stands for "the size is not known": a fetch treats it as large.
 UNKNOWN = float("inf")
 
 
-class Sizes:
-    """How many bytes ``ray.get`` would deserialise, asked of the core worker.
+class Objects:
+    """What the core worker knows of the objects on this node, and their bytes.
 
     Small objects (up to Ray's ``max_direct_call_object_size``, 100 KiB by
     default) live in this process's memory store, which knows its total;
     larger ones in the node's object store, whose size their owner knows.
     """
 
-    __slots__ = ("_exists", "_locations", "_memory_used", "in_memory")
+    __slots__ = ("_cw", "in_memory")
 
     def __init__(self, core_worker: Any) -> None:
-        #: ``object_exists(ref, memory_store_only=False)``.
-        self._exists: Callable[[Ref, bool], bool] = core_worker.object_exists
+        self._cw = core_worker
         #: Whether an object is in this process's memory store (so it is small).
         self.in_memory: Callable[[Ref], bool] = functools.partial(
             core_worker.object_exists, memory_store_only=True
         )
-        self._locations: Callable[[list[Ref]], dict[Ref, Any]] = (
-            core_worker.get_local_object_locations
-        )
-        self._memory_used: Callable[[], int] = (
-            core_worker.get_local_memory_store_bytes_used
-        )
+
+    def here(self, ref: Ref) -> bool:
+        """Whether the object is on this node (in a store of this process's)."""
+        return bool(self._cw.object_exists(ref))
 
     def exceeds(self, refs: Sequence[Ref], limit: float) -> bool:
         """Whether the refs that are on this node now take over ``limit`` bytes.
@@ -218,100 +180,79 @@ class Sizes:
         Refs not here yet count for nothing (a fetch does not take them now);
         an object whose size was not reported counts as over any limit.
         """
+        if not HAS_OBJECT_SIZES:
+            return True
         # One C-level pass in the common case, every object in the memory
-        # store (object_exists(ref, memory_store_only) called positionally: a
-        # partial with a keyword costs half as much again, per ref).
-        exists, in_memory = self._exists, self.in_memory
-        if all(map(exists, refs, repeat(True))):
+        # store (object_exists(ref, memory_store_only), positionally: a partial
+        # with a keyword costs half as much again, per ref).
+        if all(map(self._cw.object_exists, refs, repeat(True))):
             stored: list[Ref] = []
         else:
-            stored = [ref for ref in refs if not in_memory(ref)]
+            stored = [ref for ref in refs if not self.in_memory(ref)]
         total = sum(self.sizes(stored)) if stored else 0
         if total > limit or len(stored) == len(refs):
             return total > limit
         # The memory store's total bounds any set of its objects: one call,
         # where asking each object's size costs a dict per ref.
-        if total + self._memory_used() <= limit:
+        if total + self._cw.get_local_memory_store_bytes_used() <= limit:
             return False
-        return total + sum(self.sizes([r for r in refs if in_memory(r)])) > limit
+        rest = [ref for ref in refs if self.in_memory(ref)]
+        return total + sum(self.sizes(rest)) > limit
 
     def sizes(self, refs: Sequence[Ref]) -> list[float]:
         """Each ref's bytes: 0 if it is not on this node, UNKNOWN if not told."""
-        exists = self._exists
-        known = self._locations(list(refs))
+        known = self._cw.get_local_object_locations(list(refs))
         sizes: list[float] = []
         for ref in refs:
             size = (known.get(ref) or {}).get("object_size")
             if size is None:
-                sizes.append(UNKNOWN if exists(ref, False) else 0)
-            else:
-                sizes.append(size)
+                size = UNKNOWN if self.here(ref) else 0
+            sizes.append(size)
         return sizes
 
 
-#: ``(core worker, Sizes)``: every single-ref ``get`` asks for it.
-_sizes_cache: tuple[object, Sizes] | None = None
+#: ``(core worker, Objects)``: every single-ref ``get`` asks for it.
+_objects_cache: tuple[object, Objects] | None = None
 
 
-def sizes() -> Sizes | None:
-    """The core worker's sizes, or None where they cannot be known.
+def _forget_core_worker() -> None:  # keep no core worker alive past shutdown
+    global _objects_cache
+    _objects_cache = None
 
-    None through Ray Client (values come over the network: every fetch is
-    large) and on a Ray without the calls (see :data:`HAS_OBJECT_SIZES`).
+
+def objects() -> Objects | None:
+    """The core worker's view of this node's objects, or None: use ray.wait.
+
+    None through Ray Client (values come over the network) or without
+    ``object_exists``.
     """
-    global _sizes_cache
-    if not HAS_OBJECT_SIZES:
+    global _objects_cache
+    if not HAS_OBJECT_EXISTS:
         return None
     core_worker = getattr(_worker(), "core_worker", None)
-    cached = _sizes_cache
+    cached = _objects_cache
     if cached is not None and cached[0] is core_worker:
         return cached[1]
     if in_client_mode():
         return None
     if core_worker is None:
         raise not_running()
-    made = Sizes(core_worker)
-    _sizes_cache = (core_worker, made)
+    made = Objects(core_worker)
+    _objects_cache = (core_worker, made)
     return made
-
-
-def exceeds(refs: Sequence[Ref], limit: float) -> bool:
-    """:meth:`Sizes.exceeds`; True where sizes are not known."""
-    known = sizes()
-    return True if known is None else known.exceeds(refs, limit)
 
 
 # --- tasks and streaming generators ---------------------------------------------
 def python_function(fn: object) -> Callable[..., Any] | None:
-    """The Python function behind a remote function (``RemoteFunction._function``).
-
-    None for anything else (``.options(...)`` of one, an actor method), or on
-    a Ray without the attribute.
-    """
+    """A remote function's Python function (``_function``), else None."""
     if not isinstance(fn, ray.remote_function.RemoteFunction):
         return None
     body = getattr(fn, "_function", None)
     return body if callable(body) else None
 
 
-def task_ref(result: object) -> Ref | None:
-    """One ref that is ready once the task behind ``result`` has finished.
-
-    ``result`` is what ``.remote()`` returned: a ref, a list of refs or a
-    streaming generator (its completion ref).
-    """
-    if isinstance(result, ray.ObjectRef):
-        return result
-    if isinstance(result, ray.ObjectRefGenerator):
-        return generator_completed(result)
-    if isinstance(result, list) and result and isinstance(result[0], ray.ObjectRef):
-        return result[0]
-    return None
-
-
 def generator_completed(gen: Any) -> Ref:
-    ref: Ref = gen.completed()
-    return ref
+    return gen.completed()  # type: ignore[no-any-return]
 
 
 #: Ray 2.58 replaced ``_get_next_ref`` by ``_get_next_ref_n`` and added
@@ -342,8 +283,7 @@ def stream_wait_ref(gen: Any) -> Ref:
     """A ref that becomes ready when the stream's next item (or its end) arrives."""
     if _stream_ended(gen):
         return generator_completed(gen)
-    ref: Ref = gen._get_next_ref_n(1)[0] if HAS_NEXT_REF_N else gen._get_next_ref()
-    return ref
+    return gen._get_next_ref_n(1)[0] if HAS_NEXT_REF_N else gen._get_next_ref()  # type: ignore[no-any-return]
 
 
 # --- actor handles ---------------------------------------------------------------

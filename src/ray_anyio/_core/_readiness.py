@@ -62,11 +62,11 @@ def split_ready(
 
 def split_local(refs: list[Ref]) -> tuple[list[Ref], list[Ref]]:
     """Split distinct refs known to exist into (on this node, not here yet)."""
-    exists = _ray.local_check()
-    if exists is None:
+    known = _ray.objects()
+    if known is None:
         return split_ready(refs, fetch_local=True)
     local: list[Ref] = []
     remote: list[Ref] = []
     for ref in refs:
-        (local if exists(ref) else remote).append(ref)
+        (local if known.here(ref) else remote).append(ref)
     return local, remote

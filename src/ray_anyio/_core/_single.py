@@ -137,12 +137,12 @@ async def fetch_one(ref: Ref) -> Any:
     """
     # The core worker answers in well under a microsecond; ray.get(timeout=0)
     # of a pending ref raises, which costs a lot.
-    sizes = _ray.sizes()
-    if sizes is None:  # Ray Client, or sizes not known: the general fetch
+    known = _ray.objects()
+    if known is None:  # Ray Client: the general fetch, on the lane
         return (await fetch([ref]))[0]
-    if sizes.in_memory(ref):  # small by Ray's own rule
+    if known.in_memory(ref):  # small by Ray's own rule
         return _ray.get(ref)
-    (size,) = sizes.sizes((ref,))
+    (size,) = known.sizes((ref,)) if _ray.HAS_OBJECT_SIZES else (_ray.UNKNOWN,)
     if size > INLINE_FETCH_BYTES:
         return (await get_values([ref]))[0]
     if size:
