@@ -584,3 +584,49 @@ async def test_an_item_timeout_is_retried_when_the_policy_covers_it(
 async def test_item_timeout_must_be_seconds(value: Any, error: type[Exception]) -> None:
     with pytest.raises(error, match="item_timeout"):
         ray_anyio.map(square, [1], item_timeout=value)
+
+
+# --- batches ----------------------------------------------------------------------
+
+
+async def test_batches_hand_out_every_result_once_in_order() -> None:
+    async with ray_anyio.map(square, range(50), max_in_flight=8) as results:
+        first = await results.__anext__()  # plain steps and batches mix
+        batches = [batch async for batch in results.batches()]
+    assert all(batches) and [first] + [v for b in batches for v in b] == [
+        x * x for x in range(50)
+    ]
+    assert (results.completed, results.in_flight) == (50, 0)
+
+
+async def test_a_batch_ends_before_an_error_which_the_next_step_raises() -> None:
+    async def value_or_error(x: int) -> int:
+        if x == 3:
+            raise ValueError("three")
+        return x
+
+    async with ray_anyio.map(value_or_error, range(6)) as results:
+        got: list[int] = []
+        with pytest.raises(ValueError, match="three"):
+            async for batch in results.batches():
+                got.extend(batch)
+        assert got == [0, 1, 2]
+        assert [v async for b in results.batches() for v in b] == [4, 5]
+    async with ray_anyio.map(
+        value_or_error, range(6), return_exceptions=True
+    ) as results:
+        flat = [v async for b in results.batches() for v in b]
+    assert isinstance(flat[3], ValueError) and flat[:3] + flat[4:] == [0, 1, 2, 4, 5]
+
+
+async def test_an_iterable_error_is_raised_alone_after_the_batches() -> None:
+    def inputs() -> Iterator[int]:
+        yield from range(3)
+        raise KeyError("input")
+
+    async with ray_anyio.map(square, inputs(), return_exceptions=True) as results:
+        got: list[int] = []
+        with pytest.raises(KeyError, match="input"):
+            async for batch in results.batches():
+                got.extend(batch)
+    assert got == [0, 1, 4]

@@ -151,7 +151,7 @@ class ChunkedResults(MapResults[T]):
         self._left[key] = len(numbers)
         for index, number in enumerate(numbers):
             self._members[number] = (key, index)
-            self._watch(number, key)  # type: ignore[arg-type]
+        self._watch_all(numbers, key)  # type: ignore[arg-type]
 
     def _give_place(self, number: int) -> None:
         # The chunk's one place goes back with the last of its inputs.

@@ -63,8 +63,11 @@ class MapCalls(Results[T]):
         retry: Retry | None,
         item_timeout: float | None,
         cancel: tuple[bool, float | None],
+        max_in_flight: int,
     ) -> None:
         super().__init__(total, return_exceptions)
+        self._max_in_flight = max_in_flight
+        self._running: anyio.Semaphore | None = None
         self._fn = fn
         self._remote = remote
         self._async = inspect.iscoroutinefunction(fn)
@@ -83,15 +86,19 @@ class MapCalls(Results[T]):
         self._failures: dict[int, int] = {}
         self._retried = 0
 
-    # --- what the iterator provides ------------------------------------------
-    @abstractmethod
+    # --- places: what an ActorPool's map replaces (see _pool.PoolResults) ----
     async def _take_place(self) -> Any:
-        """Wait for a place to run one task."""
+        """Wait for a place to run one task: here one of ``max_in_flight``."""
+        if self._running is None:
+            self._running = anyio.Semaphore(self._max_in_flight)
+        await self._running.acquire()
 
-    @abstractmethod
     def _give_place(self, number: int) -> None:
         """Input ``number`` has stopped running: its place goes to the next."""
+        assert self._running is not None
+        self._running.release()
 
+    # --- what the iterator provides ------------------------------------------
     @abstractmethod
     def _done(self, number: int, outcome: Outcome | None, *, ran: bool = True) -> None:
         """Input ``number`` has finished (``outcome`` None: fetched later)."""
@@ -175,14 +182,20 @@ class MapCalls(Results[T]):
             self._settle(number, Outcome(value))
 
     def _watch(self, number: int, call: Ref | list[Ref]) -> None:
+        self._watch_all([number], call)
+
+    def _watch_all(self, numbers: list[int], call: Ref | list[Ref]) -> None:
+        """The inputs ``numbers`` run in the call ``call`` (several: a chunk)."""
         # One ref of a call is watched: all of them are ready together. A
         # failure to register is the machinery's: it fails the block.
-        self._slots[number] = call
+        for number in numbers:
+            self._slots[number] = call
         ref = call[0] if isinstance(call, list) else call
-        if self._running_refs.add(ref, number):
+        if self._running_refs.add_all(ref, numbers):
             self._watcher.watch((ref,))
         if self._deadlines is not None:  # submitted now: its time starts
-            self._deadlines.start(number, self._failures.get(number, 0))
+            for number in numbers:
+                self._deadlines.start(number, self._failures.get(number, 0))
 
     async def _collect(self) -> None:
         if self._eager:

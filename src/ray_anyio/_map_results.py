@@ -18,9 +18,10 @@ import ray
 
 from ._core._first_error import FirstErrorGroup
 from ._core._outcome import Outcome
+from ._core._results import Batches
 from ._core._wakeup import checkpoint
 from ._core._watcher import Watcher
-from ._core._zip import length, zipped
+from ._core._zip import length, plain_zipped, zipped
 from ._map_calls import MapCalls
 from ._resume import Resume
 from ._retry import Retry
@@ -64,12 +65,12 @@ class MapResults(MapCalls[T]):
             retry,
             item_timeout,
             cancel,
+            max_in_flight,
         )
         # How many finished results may wait, beyond those running, for an
         # earlier one (ordered) or for the consumer: memory stays bounded.
         self._held = held
         self._iterables = iterables
-        self._max_in_flight = max_in_flight
         self._ordered = ordered
         self._numbers = 0  # numbers given, inputs and an iterable's error
         self._next_number = 0  # ordered=True: the number of the next result to yield
@@ -77,7 +78,6 @@ class MapResults(MapCalls[T]):
         self._fatal: int | None = None  # the number of an iterable's error
         self._finished: set[int] = set()  # ready to yield (value maybe unfetched)
         self._order: deque[int] = deque()  # ordered=False: finished, in order
-        self._running: anyio.Semaphore | None = None
         #: Inputs per task, at most (chunks): the window counts inputs.
         self._window_factor = 1
         self._checkpoint_path = checkpoint
@@ -89,11 +89,26 @@ class MapResults(MapCalls[T]):
         """How many results came from the ``checkpoint`` file, not from a task."""
         return 0 if self._resume is None else self._resume.restored
 
+    def batches(self) -> Batches[T]:
+        """Iterate in lists: each step hands out every result ready, at least one.
+
+        ``async for batch in results.batches():`` takes one checkpoint and one
+        batched fetch a list. Order, errors and counters are plain iteration's,
+        with which it mixes: a list ends before an error, raised by the next
+        step (kept in its list with ``return_exceptions=True``).
+        """
+        return Batches(self)
+
     async def _next(self) -> T:
         """The next result; see :func:`map`."""
         # Waiting is the step's checkpoint; a ready result or the end takes one.
         if self._next_finished() is not None:
             await checkpoint()
+        await self._wait_ready()
+        return self._take()
+
+    async def _wait_ready(self, every: bool = False) -> None:
+        # Every finished result next in line is fetched with the first.
         while (number := self._next_finished()) is None:
             if self._fed_all and not self._slots:
                 await checkpoint()
@@ -102,6 +117,17 @@ class MapResults(MapCalls[T]):
             await self._changed.wait()
         if not isinstance(self._slots[number], Outcome):
             await self._fetch_from(number)
+
+    def _peek(self) -> Outcome | None:
+        number = self._next_finished()
+        if number is None or number == self._fatal:  # an iterable's error: alone
+            return None
+        slot = self._slots[number]
+        return slot if isinstance(slot, Outcome) else None
+
+    def _take(self) -> T:
+        number = self._next_finished()
+        assert number is not None
         outcome = self._slots.pop(number)
         assert isinstance(outcome, Outcome)
         self._finished.discard(number)
@@ -178,6 +204,7 @@ class MapResults(MapCalls[T]):
         await self._fetch_calls(numbers)
 
     async def _feed(self) -> None:
+        self._plain = plain_zipped(self._iterables)  # None: an async iterable
         inputs = zipped(self._iterables)
         try:
             while True:
@@ -213,20 +240,26 @@ class MapResults(MapCalls[T]):
     ) -> tuple[list[tuple[Any, ...]], Exception | None, bool]:
         """The next inputs of one task, each holding a place in the window.
 
-        Returns them, an error of the input (after them), and whether the
-        input has ended. Only the input's own errors: the machinery's fail
-        the block.
+        Also an error of the input after them (not the machinery's), and
+        whether the input has ended.
         """
         group: list[tuple[Any, ...]] = []
         size = await self._group_size()
+        window = self._window
         while len(group) < size:
             try:
-                args = await anext(inputs)
-            except StopAsyncIteration:
+                if self._plain is not None:  # no await per input
+                    args = next(self._plain)
+                else:
+                    args = await anext(inputs)
+            except (StopIteration, StopAsyncIteration):
                 return group, None, True
             except Exception as exc:
                 return group, exc, False
-            await self._window.acquire()
+            try:  # the common case without a coroutine (thousands a chunk)
+                window.acquire_nowait()
+            except anyio.WouldBlock:
+                await window.acquire()
             group.append(args)
         return group, None, False
 
@@ -239,18 +272,6 @@ class MapResults(MapCalls[T]):
     ) -> None:
         """Start the task of the inputs ``numbers`` (here one) on ``place``."""
         self._start_input(numbers[0], place, group[0])
-
-    # --- places: what an ActorPool's map replaces (see _pool.PoolResults) ----
-    async def _take_place(self) -> Any:
-        """Wait for a place to run one input: here one of ``max_in_flight``."""
-        if self._running is None:
-            self._running = anyio.Semaphore(self._max_in_flight)
-        await self._running.acquire()
-
-    def _give_place(self, number: int) -> None:
-        """Input ``number`` has stopped running: its place goes to the next."""
-        assert self._running is not None
-        self._running.release()
 
     def _take_number(self, *, count: bool = True) -> int:
         """A number for the next input (``count``) or for an iterable's error."""

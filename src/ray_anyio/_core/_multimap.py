@@ -35,6 +35,16 @@ class MultiMap(Generic[K, V]):
         first[key] = value
         return True
 
+    def add_all(self, key: K, values: list[V]) -> bool:
+        """Record ``values`` (at least one) under ``key``; True if ``key`` is new."""
+        if key in self._first:
+            self._more.setdefault(key, []).extend(values)
+            return False
+        self._first[key] = values[0]
+        if len(values) > 1:
+            self._more[key] = values[1:]
+        return True
+
     def pop(self, key: K) -> list[V]:
         """Remove ``key``; return its values (``[]`` if absent)."""
         if key not in self._first:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Iterable,
+    Iterator,
+)
 from typing import Any
 
 
@@ -10,6 +16,16 @@ def length(iterables: tuple[Any, ...]) -> int | None:
     """The shortest length, or None when an iterable has none."""
     lengths = [len(i) for i in iterables if hasattr(i, "__len__")]
     return min(lengths) if len(lengths) == len(iterables) else None
+
+
+def plain_zipped(iterables: tuple[Any, ...]) -> Iterator[tuple[Any, ...]] | None:
+    """The inputs as argument tuples when every iterable is plain, else None.
+
+    What :func:`zipped` yields, without an ``await`` per input.
+    """
+    if all(isinstance(i, Iterable) for i in iterables):
+        return zip(*iterables, strict=False)  # the shortest ends it
+    return None
 
 
 async def zipped(iterables: tuple[Any, ...]) -> AsyncGenerator[tuple[Any, ...], None]:
