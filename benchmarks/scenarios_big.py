@@ -72,7 +72,7 @@ async def _thread(fn: Callable[[], Any]) -> None:
 def b9_big_values(ctx: Context) -> list[Row]:
     entries = 200_000 if ctx.quick else 2_000_000
     items, count = (80_000, 10) if ctx.quick else (800_000, 50)
-    reps = ctx.repeats(5)
+    reps = ctx.repeats(7)  # a worst gap is a maximum: noisy
     finished = big_dict.remote(entries)
     many = [big_list.remote(items) for _ in range(count)]
     ray.wait([finished, *many], num_returns=count + 1, fetch_local=True)
