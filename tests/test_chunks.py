@@ -44,6 +44,18 @@ async def test_ten_thousand_inputs_in_order_each_error_in_its_place() -> None:
             assert value == 2 * x
 
 
+async def test_several_iterables_give_each_call_its_arguments() -> None:
+    def pair(x: int, word: str) -> str:
+        return f"{word}{x}"
+
+    async with ray_anyio.map(pair, range(7), "abcdefg", chunksize=3) as results:
+        assert [value async for value in results] == [
+            f"{w}{x}" for x, w in zip(range(7), "abcdefg", strict=True)
+        ]
+    async with ray_anyio.map(pair, [(1, 2)], ["t"], chunksize=2) as results:
+        assert [value async for value in results] == ["t(1, 2)"]  # a tuple stays one
+
+
 async def test_an_error_is_raised_at_its_place() -> None:
     got: list[int] = []
     async with ray_anyio.map(double_unless_seven, range(20), chunksize=5) as results:

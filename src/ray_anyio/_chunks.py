@@ -33,18 +33,32 @@ MAX_AUTO_SIZE = 10_000
 
 
 def _chunk_body(
-    fn: Callable[..., Any], inputs: Sequence[tuple[Any, ...]]
+    fn: Callable[..., Any], inputs: Sequence[Any], spread: bool
 ) -> tuple[list[Any], dict[int, BaseException]]:
-    """Run ``fn`` over ``inputs`` in the worker: values, and errors by index."""
+    """Run ``fn`` over ``inputs`` in the worker: values, and errors by index.
+
+    ``spread``: each input is a list of arguments, else the one argument.
+    """
     values: list[Any] = []
     errors: dict[int, BaseException] = {}
     for index, args in enumerate(inputs):
         try:
-            values.append(fn(*args))
+            values.append(fn(*args) if spread else fn(args))
         except Exception as exc:  # that item's error; the chunk goes on
             values.append(None)
             errors[index] = exc
     return values, errors
+
+
+def _payload(group: list[tuple[Any, ...]]) -> tuple[list[Any], bool]:
+    """A chunk's inputs as Ray sends them cheaply, and whether to spread them.
+
+    Ray packs lists and plain values with msgpack but pickles each tuple on
+    its own: one argument goes bare, several go as a list.
+    """
+    if all(len(args) == 1 for args in group):
+        return [args[0] for args in group], False
+    return [list(args) for args in group], True
 
 
 #: The task of one chunk (``.options(**options)`` per map).
@@ -141,7 +155,7 @@ class ChunkedResults(MapResults[T]):
     ) -> None:
         key: object = object()  # the chunk's place, until its task exists
         try:
-            key = self._scope.remote(self._task, self._fn, group)
+            key = self._scope.remote(self._task, self._fn, *_payload(group))
         except Exception as exc:  # fn or an input cannot be pickled, ...
             self._left[key] = len(numbers)
             for index, number in enumerate(numbers):
