@@ -201,14 +201,13 @@ class Objects:
 
     def sizes(self, refs: Sequence[Ref]) -> list[float]:
         """Each ref's bytes: 0 if it is not on this node, UNKNOWN if not told."""
-        known = self._cw.get_local_object_locations(list(refs))
-        sizes: list[float] = []
-        for ref in refs:
-            size = (known.get(ref) or {}).get("object_size")
-            if size is None:
-                size = UNKNOWN if self.here(ref) else 0
-            sizes.append(size)
-        return sizes
+        locate = self._cw.get_local_object_locations
+        known = locate(list(refs)) if HAS_OBJECT_SIZES else {}
+        sizes = [(known.get(ref) or {}).get("object_size") for ref in refs]
+        return [
+            (UNKNOWN if self.here(r) else 0) if n is None else n
+            for r, n in zip(refs, sizes, strict=True)
+        ]
 
 
 #: ``(core worker, Objects)``: every single-ref ``get`` asks for it.

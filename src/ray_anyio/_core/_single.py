@@ -142,7 +142,7 @@ async def fetch_one(ref: Ref) -> Any:
         return (await fetch([ref]))[0]
     if known.in_memory(ref):  # small by Ray's own rule
         return _ray.get(ref)
-    (size,) = known.sizes((ref,)) if _ray.HAS_OBJECT_SIZES else (_ray.UNKNOWN,)
+    (size,) = known.sizes((ref,))
     if size > INLINE_FETCH_BYTES:
         return (await get_values([ref]))[0]
     if size:
