@@ -33,6 +33,14 @@ async def _drain(fn: Any, *iterables: Any, **kwargs: Any) -> int:
         return len([value async for value in results])
 
 
+def _timed_map(backend: str, fn: Any, *iterables: Any, **kwargs: Any) -> float:
+    """Seconds one ``map`` run takes on ``backend``, every result taken."""
+    n = len(iterables[0])
+    start = time.perf_counter()
+    assert run_on(backend, partial(_drain, fn, *iterables, **kwargs)) == n
+    return time.perf_counter() - start
+
+
 async def _drain_batches(fn: Any, *iterables: Any, **kwargs: Any) -> int:
     """Run a ``map`` and take every result in batches; the number of results."""
     async with ray_anyio.map(fn, *iterables, **kwargs) as results:
@@ -150,10 +158,9 @@ def c2_retries(ctx: Context) -> list[Row]:
 
     def timed(backend: str, fail: bool) -> float:
         marks = [tempfile.mkdtemp() if fail else None] * n
-        run = partial(_drain, _work, range(n), marks, retry=policy, max_in_flight=16)
-        start = time.perf_counter()
-        assert run_on(backend, run) == n
-        return time.perf_counter() - start
+        return _timed_map(
+            backend, _work, range(n), marks, retry=policy, max_in_flight=16
+        )
 
     contenders: dict[str, Callable[[], float]] = {}
     for b in ctx.backends:
@@ -197,19 +204,13 @@ def c3_checkpoint(ctx: Context) -> list[Row]:
         nonlocal runs
         runs += 1
         path = os.path.join(folder, f"run-{runs}.sqlite") if checkpoint else None
-        run = partial(_drain, _five_ms, range(n), checkpoint=path)
-        start = time.perf_counter()
-        assert run_on(backend, run) == n
-        return time.perf_counter() - start
+        return _timed_map(backend, _five_ms, range(n), checkpoint=path)
 
     def resumed(backend: str) -> float:
         path = os.path.join(folder, f"done-{backend}.sqlite")
-        run = partial(_drain, _five_ms, range(n), checkpoint=path)
-        if not os.path.exists(path):
-            run_on(backend, run)
-        start = time.perf_counter()
-        assert run_on(backend, run) == n
-        return time.perf_counter() - start
+        if not os.path.exists(path):  # the finished run it resumes
+            _timed_map(backend, _five_ms, range(n), checkpoint=path)
+        return _timed_map(backend, _five_ms, range(n), checkpoint=path)
 
     contenders: dict[str, Callable[[], float]] = {}
     for b in ctx.backends:
