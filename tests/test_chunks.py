@@ -44,6 +44,41 @@ async def test_ten_thousand_inputs_in_order_each_error_in_its_place() -> None:
             assert value == 2 * x
 
 
+async def test_unordered_chunks_give_every_result_once() -> None:
+    async with ray_anyio.map(
+        double_unless_seven,
+        range(1_000),
+        chunksize=30,
+        ordered=False,
+        return_exceptions=True,
+    ) as results:
+        got = [value async for value in results]
+        assert (results.completed, results.failed, results.in_flight) == (990, 10, 0)
+    values = sorted(value for value in got if isinstance(value, int))
+    assert values == [2 * x for x in range(1_000) if x % 100 != 7]
+    errors = sorted(str(value) for value in got if isinstance(value, ValueError))
+    assert errors == sorted(f"bad {x}" for x in range(7, 1_000, 100))
+
+
+async def test_a_dead_chunk_fails_each_of_its_inputs_in_its_place() -> None:
+    def die_at_five(x: int) -> int:
+        if x == 5:
+            os._exit(1)  # the worker of the chunk 4-7 dies
+        return x
+
+    async with ray_anyio.map(
+        die_at_five,
+        range(10),
+        chunksize=4,
+        options={"max_retries": 0},
+        return_exceptions=True,
+    ) as results:
+        got = [value async for value in results]
+        assert (results.completed, results.failed) == (6, 4)
+    assert got[:4] == [0, 1, 2, 3] and got[8:] == [8, 9]
+    assert all(isinstance(value, ray.exceptions.RayError) for value in got[4:8])
+
+
 async def test_several_iterables_give_each_call_its_arguments() -> None:
     def pair(x: int, word: str) -> str:
         return f"{word}{x}"

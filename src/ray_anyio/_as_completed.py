@@ -85,12 +85,12 @@ def as_completed(
 
     Timeout and cancellation: ``timeout`` counts from entering the block;
     waiting for a result past it raises ``ray.exceptions.GetTimeoutError`` (a
-    ``TimeoutError``), then again on every step. Each step is a checkpoint;
-    cancelling one leaves the iterator usable. Leaving the block cancels the
-    awaitables still running (given or added) and withdraws every
-    registration with Ray. **Ray tasks are not cancelled**: to stop the rest
-    after the first good result, start them in an :func:`open_scope` and call
-    ``scope.cancel()`` (the docs' recipe).
+    ``TimeoutError``), then again on every step. Each step is a checkpoint
+    (as :func:`map`'s); cancelling one leaves the iterator usable. Leaving
+    the block cancels the awaitables still running (given or added) and
+    withdraws every registration with Ray. **Ray tasks are not cancelled**:
+    to stop the rest after the first good result, start them in an
+    :func:`open_scope` and call ``scope.cancel()`` (the docs' recipe).
 
     Raises:
         TypeError: ``items`` is not a list or tuple of ObjectRefs and

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 import ray
 
 from ._checkpoint import check_path
-from ._chunks import ChunkedResults
+from ._chunked import chunked_results
 from ._core._block import Block, block
 from ._core._checks import (
     check_bool,
@@ -156,10 +156,12 @@ def map(
     by force after ``cancel_timeout``), its place is free at once, and the
     item fails with a ``TimeoutError`` that names its index and the limit.
 
-    Cancellation: each step is a checkpoint. Leaving the block cancels the
-    tasks still running (refs from a plain ``fn`` count) as :func:`open_scope`
-    does with ``force`` and ``cancel_timeout``: a deadline around the block
-    holds within ``cancel_timeout`` + 1 s.
+    Cancellation: each step is a checkpoint: always a cancellation point,
+    and a step whose result is ready yields to other tasks once its last
+    yield is a millisecond old (see ``docs/performance.md``). Leaving the
+    block cancels the tasks still running (refs from a plain ``fn`` count) as
+    :func:`open_scope` does with ``force`` and ``cancel_timeout``: a deadline
+    around the block holds within ``cancel_timeout`` + 1 s.
 
     Raises:
         TypeError: ``fn`` is neither callable nor remote; no iterable, or one
@@ -213,7 +215,7 @@ def map(
             "plain function itself (with options= for its Ray options)"
         )
     else:
-        results = ChunkedResults(
+        results = chunked_results(
             fn,
             size,
             task_options or {},

@@ -10,7 +10,6 @@ settles is :mod:`._map_calls`'s; a checkpoint's part, :mod:`._resume`'s.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -21,7 +20,7 @@ from ._core._outcome import Outcome
 from ._core._results import Batches
 from ._core._wakeup import checkpoint
 from ._core._watcher import Watcher
-from ._core._zip import length, plain_zipped, zipped
+from ._core._zip import length, plain_zipped, read_group, zipped
 from ._map_calls import MapCalls
 from ._resume import Resume
 from ._retry import Retry
@@ -80,6 +79,9 @@ class MapResults(MapCalls[T]):
         self._order: deque[int] = deque()  # ordered=False: finished, in order
         #: Inputs per task, at most (chunks): the window counts inputs.
         self._window_factor = 1
+        #: A task's inputs share one number, its place in the window and one
+        #: outcome, split as it is handed out (chunks without per-item policies).
+        self._whole_groups = False
         self._checkpoint_path = checkpoint
         self._resume: Resume | None = None
         self._hold_args = checkpoint is not None
@@ -102,8 +104,8 @@ class MapResults(MapCalls[T]):
     async def _next(self) -> T:
         """The next result; see :func:`map`."""
         # Waiting is the step's checkpoint; a ready result or the end takes one.
-        if self._next_finished() is not None:
-            await checkpoint()
+        if self._has_ready():
+            await self._pace.step()
         await self._wait_ready()
         return self._take()
 
@@ -125,7 +127,15 @@ class MapResults(MapCalls[T]):
         slot = self._slots[number]
         return slot if isinstance(slot, Outcome) else None
 
+    def _has_ready(self) -> bool:
+        """Whether a result is ready to hand out (its value maybe unfetched)."""
+        return self._next_finished() is not None
+
     def _take(self) -> T:
+        return self._hand_out(self._take_outcome())  # type: ignore[no-any-return]
+
+    def _take_outcome(self) -> Outcome:
+        """The outcome of the next ready number, which is handed out now."""
         number = self._next_finished()
         assert number is not None
         outcome = self._slots.pop(number)
@@ -141,7 +151,7 @@ class MapResults(MapCalls[T]):
         if self._resume is not None:
             args = self._args.pop(number)
             outcome = self._resume.hand_out(number, args, outcome)
-        return self._hand_out(outcome)  # type: ignore[no-any-return]
+        return outcome
 
     def _restore(
         self, numbers: list[int], group: list[tuple[Any, ...]]
@@ -208,10 +218,19 @@ class MapResults(MapCalls[T]):
         inputs = zipped(self._iterables)
         try:
             while True:
-                group, error, ended = await self._read(inputs)
+                group, error, ended = await read_group(
+                    self._plain,
+                    inputs,
+                    await self._group_size(),
+                    self._window,
+                    self._whole_groups,
+                )
                 # Numbers are positions (a checkpoint's keys): given as read;
                 # an input counts as submitted once it starts or is restored.
-                numbers = [self._take_number(count=False) for _ in group]
+                if self._whole_groups:
+                    numbers = [self._take_number(count=False)] if group else []
+                else:
+                    numbers = [self._take_number(count=False) for _ in group]
                 if self._eager or self._hold_args:
                     self._args.update(zip(numbers, group, strict=True))
                 if self._resume is not None:
@@ -234,34 +253,6 @@ class MapResults(MapCalls[T]):
             self._fed_all = True
             self._changed.set()
             await inputs.aclose()
-
-    async def _read(
-        self, inputs: AsyncIterator[tuple[Any, ...]]
-    ) -> tuple[list[tuple[Any, ...]], Exception | None, bool]:
-        """The next inputs of one task, each holding a place in the window.
-
-        Also an error of the input after them (not the machinery's), and
-        whether the input has ended.
-        """
-        group: list[tuple[Any, ...]] = []
-        size = await self._group_size()
-        window = self._window
-        while len(group) < size:
-            try:
-                if self._plain is not None:  # no await per input
-                    args = next(self._plain)
-                else:
-                    args = await anext(inputs)
-            except (StopIteration, StopAsyncIteration):
-                return group, None, True
-            except Exception as exc:
-                return group, exc, False
-            try:  # the common case without a coroutine (thousands a chunk)
-                window.acquire_nowait()
-            except anyio.WouldBlock:
-                await window.acquire()
-            group.append(args)
-        return group, None, False
 
     async def _group_size(self) -> int:
         """How many inputs the next task takes (see ``_chunks.ChunkedResults``)."""

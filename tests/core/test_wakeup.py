@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from typing import Any
 
 import anyio
@@ -15,7 +16,14 @@ import ray
 from ray.cluster_utils import Cluster
 
 import ray_anyio
-from ray_anyio._core._wakeup import checkpoint, current_loop, current_waker
+from ray_anyio._core._wakeup import (
+    SCHEDULE_INTERVAL,
+    Pace,
+    checkpoint,
+    checkpoint_if_cancelled,
+    current_loop,
+    current_waker,
+)
 
 from ..helpers import remote_actor, start
 
@@ -45,6 +53,49 @@ async def test_checkpoint_lets_other_tasks_run() -> None:
         tg.start_soon(steps, "b")
     assert set(log[:10]) == {"a", "b"}
     assert len(log) == 20
+
+
+async def test_checkpoint_if_cancelled_is_a_cancellation_point() -> None:
+    await checkpoint_if_cancelled()  # not cancelled: returns
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await checkpoint_if_cancelled()
+        pytest.fail("a cancelled checkpoint returned")  # pragma: no cover
+    assert scope.cancelled_caught
+
+
+async def test_every_step_of_a_pace_is_a_cancellation_point() -> None:
+    pace = Pace()
+    await pace.step()  # the first is a schedule point: the next is not
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await pace.step()
+        pytest.fail("a cancelled step returned")  # pragma: no cover
+    assert scope.cancelled_caught
+
+
+async def _set(event: anyio.Event) -> None:
+    event.set()
+
+
+async def test_a_pace_lets_other_tasks_run_within_its_interval() -> None:
+    # A loop that steps as fast as it can still lets the other task run, once
+    # the interval has passed since its last schedule point.
+    pace = Pace()
+    steps = 0
+    async with anyio.create_task_group() as tg:
+        start = time.perf_counter()
+        await pace.step()  # a schedule point: the next one is an interval away
+        later = anyio.Event()
+        tg.start_soon(_set, later)
+        with anyio.fail_after(30):
+            while not later.is_set():
+                await pace.step()
+                steps += 1
+        waited = time.perf_counter() - start
+    # Steps within the interval do not yield: the other task waited for it.
+    assert steps > 1
+    assert waited >= SCHEDULE_INTERVAL
 
 
 async def test_waker_runs_a_callable_on_the_loop_from_a_thread() -> None:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from ._awaitables import discard
 from ._first_error import FirstErrorGroup
 from ._outcome import Outcome
-from ._wakeup import checkpoint
+from ._wakeup import Pace, checkpoint
 from ._watcher import Watcher
 
 T = TypeVar("T")
@@ -39,6 +39,7 @@ class Results(Generic[T]):
         self._open = False
         self._closed = False
         self._ended = False  # a step has raised StopAsyncIteration
+        self._pace = Pace()  # the checkpoints of steps that find a result ready
 
     @property
     def total(self) -> int | None:
@@ -113,7 +114,7 @@ class Results(Generic[T]):
 
     async def _next(self) -> T:
         """The next result: wait for one ready, hand it out; a checkpoint."""
-        await checkpoint()
+        await self._pace.step()
         await self._wait_ready()
         return self._take()
 

@@ -1,4 +1,8 @@
-"""The inputs of ``map``: plain and async iterables, zipped to the shortest."""
+"""The inputs of ``map``: plain and async iterables, zipped to the shortest.
+
+And read a task's worth at a time (:func:`read_group`), each input taking its
+place in the map's window first.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from collections.abc import (
     Iterator,
 )
 from typing import Any
+
+import anyio
 
 
 def length(iterables: tuple[Any, ...]) -> int | None:
@@ -48,3 +54,42 @@ async def zipped(iterables: tuple[Any, ...]) -> AsyncGenerator[tuple[Any, ...], 
             except (StopIteration, StopAsyncIteration):
                 return
         yield tuple(row)
+
+
+async def read_group(
+    plain: Iterator[tuple[Any, ...]] | None,
+    inputs: AsyncIterator[tuple[Any, ...]],
+    size: int,
+    window: anyio.Semaphore,
+    whole: bool,
+) -> tuple[list[tuple[Any, ...]], Exception | None, bool]:
+    """The next ``size`` inputs at most, each holding a place in ``window``.
+
+    ``plain``: :func:`plain_zipped`'s iterator, read without an ``await``
+    per input, else ``inputs`` (:func:`zipped`'s). ``whole``: the group
+    holds one place, not one per input. Returns the inputs, the error the
+    input raised after them (not the machinery's), and whether it ended.
+    """
+    group: list[tuple[Any, ...]] = []
+    if whole:
+        await window.acquire()
+    error: Exception | None = None
+    ended = False
+    while len(group) < size:
+        try:
+            args = next(plain) if plain is not None else await anext(inputs)
+        except (StopIteration, StopAsyncIteration):
+            ended = True
+            break
+        except Exception as exc:
+            error = exc
+            break
+        if not whole:
+            try:  # the common case without a coroutine (thousands a chunk)
+                window.acquire_nowait()
+            except anyio.WouldBlock:
+                await window.acquire()
+        group.append(args)
+    if whole and not group:
+        window.release()
+    return group, error, ended
