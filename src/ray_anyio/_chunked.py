@@ -18,7 +18,7 @@ from ._chunks import (
     auto_size,
     cluster_slots,
     item_outcome,
-    item_outcomes,
+    item_values,
     payload,
     run_chunk,
 )
@@ -125,7 +125,9 @@ class WholeChunks(ChunkedResults[T]):
         super().__init__(*args, **kwargs)
         self._whole_groups = True
         self._sizes: dict[int, int] = {}  # a chunk's number -> its inputs
-        self._split: deque[Outcome] = deque()  # the inputs of the chunk handed out
+        # The results of the chunk being handed out: values, and the Outcome
+        # of each input that failed (see item_values).
+        self._split: deque[Any] = deque()
 
     def _start_group(
         self, numbers: list[int], place: Any, group: list[tuple[Any, ...]]
@@ -139,6 +141,14 @@ class WholeChunks(ChunkedResults[T]):
             return
         self._watch(number, ref)
 
+    async def __anext__(self) -> T:
+        if not self._split:
+            return await super().__anext__()
+        # The rest of a chunk: no wait and no fetch, so no frame for them.
+        self._check_open()
+        await self._pace.step()
+        return self._hand_out_item(self._split.popleft())
+
     def _has_ready(self) -> bool:
         return bool(self._split) or super()._has_ready()
 
@@ -151,18 +161,24 @@ class WholeChunks(ChunkedResults[T]):
             if super()._peek() is None:
                 return None
             self._split_next()
-        return self._split[0]
+        item = self._split[0]
+        return item if type(item) is Outcome else Outcome(item)
 
     def _take(self) -> T:
         if not self._split:
             self._split_next()
-        return self._hand_out(self._split.popleft())  # type: ignore[no-any-return]
+        return self._hand_out_item(self._split.popleft())
+
+    def _hand_out_item(self, item: Any) -> T:
+        if type(item) is Outcome:  # an input's error
+            return self._hand_out(item)  # type: ignore[no-any-return]
+        return self._hand_out_value(item)  # type: ignore[no-any-return]
 
     def _split_next(self) -> None:
         number = self._next_finished()
         outcome = self._take_outcome()  # an iterable's error raises here
         assert number is not None
-        self._split.extend(item_outcomes(outcome, self._sizes.pop(number)))
+        self._split.extend(item_values(outcome, self._sizes.pop(number)))
 
 
 class ChunkedItems(ChunkedResults[T]):

@@ -71,15 +71,19 @@ def item_outcome(chunk: Outcome, index: int) -> Outcome:
     return Outcome(error=error) if error is not None else Outcome(values[index])
 
 
-def item_outcomes(chunk: Outcome, size: int) -> list[Outcome]:
-    """The outcomes of the ``size`` inputs of a chunk whose task gave ``chunk``."""
+def item_values(chunk: Outcome, size: int) -> list[Any]:
+    """The results of the ``size`` inputs of a chunk whose task gave ``chunk``.
+
+    A failed input's result is the :class:`Outcome` of its error (never a
+    value: the class is private), so that values need no wrapper each.
+    """
     if chunk.error is not None:
         return [chunk] * size
+    values: list[Any]
     values, errors = chunk.value
-    outcomes = [Outcome(value) for value in values]
     for index, error in errors.items():
-        outcomes[index] = Outcome(error=error)
-    return outcomes
+        values[index] = Outcome(error=error)
+    return values
 
 
 def auto_size(remaining: int | None, slots: float) -> int:

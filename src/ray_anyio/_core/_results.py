@@ -159,12 +159,16 @@ class Results(Generic[T]):
     def _hand_out(self, outcome: Outcome) -> Any:
         """Count ``outcome`` as handed out: its value, or its error (or raise it)."""
         if outcome.error is None:
-            self._completed += 1
-            return outcome.value
+            return self._hand_out_value(outcome.value)
         self._failed += 1
         if self._return_exceptions:
             return outcome.error
         raise outcome.error
+
+    def _hand_out_value(self, value: Any) -> Any:
+        """Count ``value`` as handed out; return it."""
+        self._completed += 1
+        return value
 
     def _watch_local(self) -> bool:
         """Whether the block's watcher reports a ref only once it is on this node."""

@@ -8,10 +8,11 @@ never imported; partly imported by another thread, it is taken for "not trio"
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any, TypeVar
 
@@ -120,11 +121,27 @@ async def checkpoint_if_cancelled() -> None:
     ``trio.lowlevel.checkpoint_if_cancelled()`` on trio, AnyIO's (which asks
     its cancel scopes) on asyncio.
     """
+    await _if_cancelled()()
+
+
+def _if_cancelled() -> Callable[[], Awaitable[None]]:
+    """The running loop's :func:`checkpoint_if_cancelled`, without a wrapper."""
     lowlevel = _trio_lowlevel()
     if lowlevel is not None and lowlevel.in_trio_task():
-        await lowlevel.checkpoint_if_cancelled()
-    else:
-        await anyio.lowlevel.checkpoint_if_cancelled()
+        return lowlevel.checkpoint_if_cancelled  # type: ignore[no-any-return]
+    # AnyIO's public function looks its backend up on every call, which costs
+    # more than the check; the backend's own method is the same check.
+    if _get_async_backend is not None:
+        method = getattr(_get_async_backend(), "checkpoint_if_cancelled", None)
+        if method is not None:
+            return method  # type: ignore[no-any-return]
+    return anyio.lowlevel.checkpoint_if_cancelled
+
+
+# AnyIO's (private) lookup of the running backend, where it has one.
+_get_async_backend: Callable[[], Any] | None = getattr(
+    importlib.import_module("anyio._core._eventloop"), "get_async_backend", None
+)
 
 
 #: :class:`Pace`: the longest a loop with work ready goes without letting
@@ -139,21 +156,23 @@ class Pace:
     tasks (a full :func:`checkpoint`) when :data:`SCHEDULE_INTERVAL` has
     passed since it last did. A full schedule point per step would cost more
     than handing out a small result does, and would not change who runs next
-    more than once a millisecond anyway.
+    more than once a millisecond anyway. A pace belongs to one event loop.
     """
 
-    __slots__ = ("_due",)
+    __slots__ = ("_due", "_if_cancelled")
 
     def __init__(self) -> None:
         self._due = 0.0
+        self._if_cancelled: Callable[[], Awaitable[None]] | None = None
 
     async def step(self) -> None:
         """A cancellation point; a schedule point at least every interval."""
-        if perf_counter() >= self._due:
+        if self._if_cancelled is None or perf_counter() >= self._due:
             await checkpoint()
             self._due = perf_counter() + SCHEDULE_INTERVAL
+            self._if_cancelled = _if_cancelled()
         else:
-            await checkpoint_if_cancelled()
+            await self._if_cancelled()
 
 
 def _asyncio_waker(loop: asyncio.AbstractEventLoop) -> Waker:
