@@ -13,6 +13,7 @@ from .scenarios_get import b1_get_finished, b2_get_running, b5_stall
 from .scenarios_pool import p1_pool_throughput, p2_pool_slow_member
 from .scenarios_rate import r1_rate
 from .scenarios_sequential import b3_sequential
+from .scenarios_serve import s1_serve_requests
 from .scenarios_wait import b4_drain
 from .timing import Context, Row
 
@@ -33,4 +34,5 @@ SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
     "C1": c1_tiny_items,
     "C2": c2_retries,
     "C3": c3_checkpoint,
+    "S1": s1_serve_requests,
 }

@@ -18,7 +18,7 @@ import anyio
 import ray
 from ray.exceptions import GetTimeoutError
 
-from ._core._awaitables import resolve_chain
+from ._core._awaitables import start_resolving
 from ._core._block import Block, block
 from ._core._checks import check_bool, check_item, check_items, check_timeout
 from ._core._fetch import fetch_outcomes
@@ -172,7 +172,7 @@ class AsCompleted(Results[tuple[int, T]]):
             self._place(index, item)
         else:
             assert self._group is not None
-            self._group.start_soon(self._resolve, index, item)
+            start_resolving(self._group, [(index, item)], self._found)
         return index
 
     def batches(self) -> AsyncIterator[list[tuple[int, T]]]:
@@ -220,11 +220,13 @@ class AsCompleted(Results[tuple[int, T]]):
         if self._seconds is not None:
             self._deadline = anyio.current_time() + self._seconds
         refs: MultiMap[Ref, int] = MultiMap()
+        others: list[tuple[int, Any]] = []
         for index, item in enumerate(self._items):
             if isinstance(item, ray.ObjectRef):
                 refs.add(item, index)
             else:
-                group.start_soon(self._resolve, index, item)
+                others.append((index, item))
+        start_resolving(group, others, self._found)
         self._submitted = len(self._items)
         ready, pending = split_ready(refs.keys(), fetch_local=not self._with_refs)
         for ref in ready:
@@ -268,16 +270,12 @@ class AsCompleted(Results[tuple[int, T]]):
             for index in self._ready.pop(ref):
                 self._outcomes.append((index, outcome))
 
-    async def _resolve(self, index: int, item: Any) -> None:
-        try:
-            value = await resolve_chain(item)
-        except Exception as exc:
-            self._outcomes.append((index, Outcome(error=exc)))
+    def _found(self, index: int, outcome: Outcome) -> None:
+        """Item ``index`` resolved: its ref to wait for, or its outcome."""
+        if isinstance(outcome.value, ray.ObjectRef):
+            self._place(index, outcome.value)
         else:
-            if isinstance(value, ray.ObjectRef):
-                self._place(index, value)
-            else:
-                self._outcomes.append((index, Outcome(value)))
+            self._outcomes.append((index, outcome))
         assert self._watcher is not None
         self._watcher.poke()
 

@@ -8,6 +8,7 @@ import anyio
 import ray
 from ray.exceptions import GetTimeoutError
 
+from ._core import _serve
 from ._core._awaitables import is_awaitable, resolve_chain
 from ._core._checks import check_bool, check_timeout
 from ._core._fetch import fetch, fetch_outcomes
@@ -59,6 +60,9 @@ async def get(
     ``obj`` may be:
 
     * an ``ObjectRef``: its value, exactly as ``ray.get`` returns it;
+    * a Ray Serve ``DeploymentResponse``: its value, as ``await response``
+      gives it on asyncio; Serve's router is waited for without blocking the
+      loop, then the replica's result is fetched as a ref's;
     * an awaitable (coroutine, asyncio future on asyncio, ``concurrent.futures.Future``
       on either backend, anything with ``__await__``): awaited along its
       *chain* while the result is again a ref or an awaitable;
@@ -72,7 +76,7 @@ async def get(
 
     This is a checkpoint. On cancellation (or timeout) every registration with
     Ray is withdrawn and every awaitable still running is cancelled. The Ray
-    tasks are not cancelled: use :func:`open_scope` for that.
+    tasks (and Serve requests) are not cancelled: use :func:`open_scope` for that.
 
     Args:
         timeout: seconds to wait at most; ``None`` waits for ever.
@@ -83,10 +87,13 @@ async def get(
     Raises:
         ray.exceptions.GetTimeoutError: (a ``TimeoutError``) ``timeout`` expired.
         Exception: the first failure, unwrapped (for a task, what ``ray.get``
-            raises); the other elements are cancelled.
+            raises; for a Serve response, what the replica's method raised, or
+            ``RequestCancelledError`` for a cancelled request); the other
+            elements are cancelled.
         ray.exceptions.RaySystemError: Ray is not running; it is never started.
         TypeError: ``timeout`` is not a number, or ``obj`` is a common mistake
-            (a set, a generator, an ``ObjectRefGenerator``, a remote function).
+            (a set, a generator, an ``ObjectRefGenerator`` or a Serve
+            ``DeploymentResponseGenerator``, a remote function).
         ValueError: ``timeout`` is negative or NaN, or ``obj`` contains itself
             or is nested too deep.
 
@@ -117,6 +124,8 @@ async def _resolve(obj: Any, errors: bool) -> Any:
     leaves, kinds = flatten(obj)
     if not leaves:
         return obj
+    if not errors and AWAITABLE in kinds:
+        await _responses_as_refs(leaves, kinds)
     values: list[Any] = [None] * len(leaves)
     ref_positions = [i for i, kind in enumerate(kinds) if kind == REF]
     awaitable_positions = [i for i, kind in enumerate(kinds) if kind == AWAITABLE]
@@ -138,6 +147,23 @@ async def _resolve(obj: Any, errors: bool) -> Any:
             for i in awaitable_positions:
                 group.start_soon(resolve_one, i)
     return rebuild(obj, iter(values))
+
+
+async def _responses_as_refs(leaves: list[Any], kinds: list[int]) -> None:
+    """Serve responses among ``leaves`` become refs, with one wait for the router."""
+    is_response = _serve.is_response
+    positions = [
+        i
+        for i, kind in enumerate(kinds)
+        if kind == AWAITABLE and is_response(leaves[i])
+    ]
+    if not positions:
+        return
+    refs = await _serve.refs_of([leaves[i] for i in positions])
+    for i, ref in zip(positions, refs, strict=True):
+        leaves[i] = ref  # a value Serve sends by value stays an AWAITABLE leaf
+        if isinstance(ref, ray.ObjectRef):
+            kinds[i] = REF
 
 
 async def _fetch_all(refs: list[Any], errors: bool) -> list[Any]:

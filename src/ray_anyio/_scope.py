@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 import anyio
 import ray
 
-from ._core import _ray
+from ._core import _ray, _serve
 from ._core._block import SwallowingBlock
 from ._core._cancel import cancel_tasks
 from ._core._checks import check_bool, check_fn, check_timeout
@@ -115,6 +115,8 @@ class TaskScope:
         # One ref per task, in the order started: ray.cancel takes any return
         # ref of a task, and it is ready once the task has finished.
         self._tasks: dict[Ref, None] = {}
+        # Serve requests (responses of handle calls), cancelled through Serve.
+        self._responses: dict[Any, None] = {}
         self._closed = False
 
     @overload
@@ -171,6 +173,10 @@ class TaskScope:
         try:
             _ray.require_ray()
             tasks = list(self._tasks)
+            if self._responses:  # once each has its replica, wait for its ref
+                calls = await _serve.refs_of(list(self._responses))
+                refs = (ref for ref in map(_task_ref, calls) if ref is not None)
+                tasks = list(dict.fromkeys([*tasks, *refs]))
             ready, pending = split_ready(tasks, fetch_local=False)
             if ready:
                 await fetch(ready)
@@ -180,13 +186,18 @@ class TaskScope:
             raise
         finally:
             self._tasks.clear()
+            self._responses.clear()
 
     @staticmethod
     async def _raise_failure(batch: list[Ref]) -> None:
         await fetch(batch)
 
     async def _cancel_unfinished(self) -> None:
-        tasks, self._tasks = list(self._tasks), {}
+        owned, self._tasks = self._tasks, {}
+        responses, self._responses = list(self._responses), {}
+        if responses:  # map owns the ref of a response too: once each
+            owned.update(dict.fromkeys(_cancel_responses(responses)))
+        tasks = list(owned)
         await cancel_tasks(
             tasks, force=self._force, cancel_timeout=self._cancel_timeout
         )
@@ -194,6 +205,9 @@ class TaskScope:
 
 def own(scope: TaskScope, result: object) -> None:
     """Make ``scope`` own the task behind ``result`` (what ``.remote()`` returned)."""
+    if _serve.is_response(result) or _serve.is_response_generator(result):
+        scope._responses[result] = None
+        return
     ref = _task_ref(result)
     if ref is not None:
         scope._tasks[ref] = None
@@ -202,6 +216,27 @@ def own(scope: TaskScope, result: object) -> None:
 def disown(scope: TaskScope, ref: Ref) -> None:
     """Stop owning a task whose outcome the caller has taken (``map`` does)."""
     scope._tasks.pop(ref, None)
+    if scope._responses:  # the ref of a Serve response: that response too
+        scope._responses.pop(_serve.response_of(ref), None)
+
+
+def _cancel_responses(responses: list[Any]) -> list[Ref]:
+    """``response.cancel()`` on the unfinished; return the refs to wait for.
+
+    A response without a replica yet is withdrawn from Serve's router; an
+    assigned one whose call has not ended is cancelled on its replica.
+    """
+    refs: dict[Ref, Any] = {}
+    unassigned = []
+    for response in responses:
+        ref = _serve.ref_now(response)
+        if ref is None:
+            unassigned.append(response)
+        else:
+            refs[ref] = response
+    _, unfinished = split_ready(list(refs), fetch_local=False) if refs else ([], [])
+    _serve.cancel_responses(unassigned + [refs[ref] for ref in unfinished])
+    return unfinished
 
 
 def _task_ref(result: object) -> Ref | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import ray
 
-from ._core import _ray
+from ._core import _ray, _serve
 from ._core._cancel import cancel_now
 from ._core._checks import check_bool
 from ._core._reports import watch_all
@@ -45,17 +45,30 @@ def stream(gen: Any, *, values: bool = False) -> Stream:
 
     A generator started with ``TaskScope.remote`` is also owned by its scope.
 
+    Ray Serve: ``gen`` may be the ``DeploymentResponseGenerator`` of a
+    streaming handle call (``handle.options(stream=True).method.remote()``).
+    The first step waits, without blocking the loop, until Serve's router has
+    given it a replica; closing the stream calls ``gen.cancel()`` (the
+    replica sees its request cancelled).
+
     Raises:
-        TypeError: ``gen`` is not an ``ObjectRefGenerator``, or ``values`` is not
-            a bool.
+        TypeError: ``gen`` is not an ``ObjectRefGenerator`` (or a Serve
+            ``DeploymentResponseGenerator``), or ``values`` is not a bool.
     """
-    if not isinstance(gen, ray.ObjectRefGenerator):
+    if not isinstance(gen, ray.ObjectRefGenerator) and not (
+        _serve.is_response_generator(gen)
+    ):
         hint = ""
         if isinstance(gen, ray.ObjectRef) and _ray.in_client_mode():
             hint = (
                 "; through Ray Client a generator task's .remote() returns a "
                 "plain ref: Ray Client cannot stream generators (use "
                 "num_returns='dynamic' and get(), or connect as a driver)"
+            )
+        elif _serve.is_response(gen):
+            hint = (
+                "; a unary Serve response is not a stream: get() it, or call "
+                "handle.options(stream=True) for a generator method"
             )
         elif isinstance(gen, ray.ObjectRef):
             hint = (
@@ -75,6 +88,8 @@ class Stream:
 
     def __init__(self, gen: Any, values: bool) -> None:
         self._gen = gen
+        # A Serve response: its ObjectRefGenerator replaces it at the first step.
+        self._response = gen if _serve.is_response_generator(gen) else None
         self._values = values
         self._taken: ray.ObjectRef[Any] | None = None  # read, value not fetched
         self._ended = False
@@ -117,7 +132,10 @@ class Stream:
         self._taken = None
         if not self._ended:
             self._ended = True
-            cancel_now([self._gen])
+            if self._response is not None:
+                _serve.cancel_responses([self._response])
+            else:
+                cancel_now([self._gen])
         await checkpoint()
 
     async def __aenter__(self) -> Stream:
@@ -143,6 +161,8 @@ class Stream:
         await self.aclose()
 
     async def _next_ref(self) -> ray.ObjectRef[Any]:
+        if self._response is not None and self._gen is self._response:
+            self._gen = await _serve.ref_of(self._response)
         gen = self._gen
         while True:
             _ray.require_ray()  # the generator's own calls would not say so

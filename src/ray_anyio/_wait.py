@@ -8,6 +8,7 @@ from typing import Any, TypeVar, overload
 import anyio
 import ray
 
+from ._core import _serve
 from ._core._awaitables import discard, resolve_chain
 from ._core._checks import check_bool, check_count, check_items, check_timeout
 from ._core._first_error import FirstErrorGroup
@@ -54,6 +55,11 @@ async def wait(
     number ready)`` ready slots, and every other slot. A slot whose awaitable
     had not produced its ref yet is ``None`` in ``remaining`` (the awaitable
     is cancelled and closed).
+
+    A Ray Serve ``DeploymentResponse`` slot is a ref slot once Serve's router
+    has given it a replica (waited for without blocking the loop): in
+    ``ready`` and ``remaining`` it is then its ref, before that the response
+    itself. Its request is never cancelled here.
 
     ``remaining`` remembers what this call learnt: passed straight back
     (``ready, refs = await wait(refs)`` in a loop) it costs O(1) per slot
@@ -103,15 +109,22 @@ async def wait(
 async def _wait_new(
     items: Sequence[Any], num_returns: int, seconds: float | None, fetch_local: bool
 ) -> tuple[list[Any], list[Any]]:
-    state = WaitState(list(items), fetch_local)
+    entries = list(items)
+    unassigned: dict[int, Any] = {}  # Serve responses without a replica yet
+    state = WaitState(entries, fetch_local)
     try:
         awaitables = []
         ref_slots = []
         for index, item in enumerate(items):
             if isinstance(item, ray.ObjectRef):
                 ref_slots.append(index)
+            elif _serve.is_response(item) and (ref := _serve.ref_now(item)) is not None:
+                entries[index] = ref  # assigned: a ref slot from the start
+                ref_slots.append(index)
             else:
                 awaitables.append(index)
+                if _serve.is_response(item):
+                    unassigned[index] = item
         state.unresolved.update(awaitables)
         state.start(ref_slots)
         if state.count >= num_returns or seconds == 0:
@@ -129,7 +142,24 @@ async def _wait_new(
         raise
     # No local may hold ``remaining``: a traceback kept alive by the caller
     # would keep this frame, the list and its registrations alive with it.
+    if unassigned:
+        return _keep_unassigned(state, num_returns, unassigned)
     return state.hand_out(num_returns, keep=not awaitables)
+
+
+def _keep_unassigned(
+    state: WaitState, num_returns: int, unassigned: dict[int, Any]
+) -> tuple[list[Any], list[Any]]:
+    """:meth:`WaitState.hand_out`, with each response still unassigned in its slot.
+
+    An awaitable's slot not resolved is None in ``remaining``; a response's
+    is the response itself, so that the request is not lost.
+    """
+    ready, remaining = state.hand_out(num_returns, keep=False)
+    for position, index in enumerate(state.alive):
+        if remaining[position] is None and index in unassigned:
+            remaining[position] = unassigned[index]
+    return ready, remaining
 
 
 async def _wait_again(

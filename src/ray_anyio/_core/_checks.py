@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import ray
 
+from . import _serve
 from ._awaitables import is_awaitable
 
 
@@ -128,10 +129,15 @@ def check_iterables(iterables: tuple[Any, ...]) -> None:
 
 def check_items(items: object, function: str) -> None:
     """Check the ``items`` of ``wait``-like ``function`` (named in the hints)."""
-    if isinstance(items, ray.ObjectRef):
+    if isinstance(items, ray.ObjectRef) or _serve.is_response(items):
+        kind, name = (
+            ("ObjectRef", "ref")
+            if isinstance(items, ray.ObjectRef)
+            else ("DeploymentResponse", "response")
+        )
         raise TypeError(
             "items must be a list or tuple of ObjectRefs or awaitables, got a single "
-            f"ObjectRef; wrap it: {function}([ref])"
+            f"{kind}; wrap it: {function}([{name}])"
         )
     if not isinstance(items, (list, tuple)):
         raise TypeError(
@@ -171,6 +177,8 @@ def mistake_hint(obj: object, function: str, *, top: bool = True) -> str:
     ``top``: ``obj`` is the whole argument, where any iterator is a mistake
     (inside a structure only generators are: a file is an iterator too).
     """
+    if _serve.is_response_generator(obj):
+        return "; a Serve streaming response is iterated with ray_anyio.stream(gen)"
     if isinstance(obj, ray.ObjectRefGenerator):
         return (
             "; a generator task's refs are iterated with "
