@@ -21,6 +21,7 @@ from ray_anyio._core import _readiness
 from .helpers import Gates, Track, square, start, tracker_actor
 
 pytest_plugins = ["pytester"]
+collect_ignore = ["multihost"]  # hosts made of namespaces: nox -s tests_multihost
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
