@@ -3,7 +3,8 @@
 B1-B8 (and B4D): get, wait, cancellation and fan-in; B9: the loop while
 large values are fetched and put; P1-P2: the actor pool;
 R1: map's rate limit; C1-C3: long fan-outs (chunks, retries,
-checkpoints). The ids are in benchmarks/scenarios.py.
+checkpoints); S1: Serve requests; Q1-Q2: channels (open_channel) against
+ray.util.queue. The ids are in benchmarks/scenarios.py.
 
     python benchmarks/run.py                     # every scenario, full sizes
     python benchmarks/run.py --quick             # small sizes, what nox -s bench runs

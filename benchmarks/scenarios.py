@@ -7,6 +7,7 @@ from collections.abc import Callable
 from .scenarios_batches import b4d_drain_batches
 from .scenarios_big import b9_big_values
 from .scenarios_cancel import b6_memory, b7_cancel
+from .scenarios_channel import q1_channel_throughput, q2_pipeline_memory
 from .scenarios_fanin import b8_fan_in
 from .scenarios_fanout import c1_tiny_items, c2_retries, c3_checkpoint
 from .scenarios_get import b1_get_finished, b2_get_running, b5_stall
@@ -35,4 +36,6 @@ SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
     "C2": c2_retries,
     "C3": c3_checkpoint,
     "S1": s1_serve_requests,
+    "Q1": q1_channel_throughput,
+    "Q2": q2_pipeline_memory,
 }

@@ -1,6 +1,7 @@
 """Trio/AnyIO-native structured concurrency for Ray."""
 
 from ._as_completed import AsCompleted, as_completed
+from ._channel import ChannelReceiver, ChannelSender, open_channel
 from ._checkpoint import CheckpointBusyError
 from ._core._block import Block, SwallowingBlock
 from ._core._results import Results
@@ -19,6 +20,8 @@ __all__ = [
     "ActorPool",
     "AsCompleted",
     "Block",
+    "ChannelReceiver",
+    "ChannelSender",
     "CheckpointBusyError",
     "MapResults",
     "RemoteCallable",
@@ -30,6 +33,7 @@ __all__ = [
     "as_completed",
     "get",
     "map",
+    "open_channel",
     "open_scope",
     "put",
     "run_until_complete",

@@ -1,0 +1,142 @@
+"""``ChannelReceiver``: the receiving handle of a channel."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Generic, TypeVar
+
+import anyio
+
+from ._channel_calls import MUST, WAIT, Steps, run_async, run_sync
+from ._channel_handle import ChannelHandle, new_id
+from ._channel_status import CLOSED, EMPTY, END, ITEMS
+from ._core._checks import check_timeout
+from ._core._wakeup import checkpoint
+
+T = TypeVar("T")
+
+
+class ChannelReceiver(ChannelHandle, Generic[T]):
+    """Receives items from a channel made by :func:`open_channel`.
+
+    As AnyIO's ``MemoryObjectReceiveStream``, across processes: it pickles
+    into Ray tasks and actors (each copy is a clone, to be closed by its
+    holder). One call to the channel takes up to ``receive_batch`` buffered
+    items; the ones not handed out yet wait in this handle and are handed out
+    first by its next receives, or go back to the channel when it is closed.
+    """
+
+    _kind = "receive"
+
+    def __init__(self, channel: Any, hid: str) -> None:
+        super().__init__(channel, hid)
+        self._stash: deque[T] = deque()
+        self._acks: list[str] = []  # replies this handle has, to acknowledge
+
+    async def receive(self) -> T:
+        """The next item, waiting until there is one.
+
+        A checkpoint. Cancellation loses nothing: an item taken for a
+        cancelled call is put back at the head of the channel's buffer.
+
+        Raises:
+            anyio.EndOfStream: every sender is closed and the buffer is empty.
+            anyio.ClosedResourceError: this receiver is closed.
+            anyio.BrokenResourceError: the channel has gone.
+        """
+        await checkpoint()
+        self._check_open()
+        if self._stash:
+            return self._stash.popleft()
+        return await run_async(self._receive_steps(park=True))
+
+    def receive_nowait(self) -> T:
+        """The next item if there is one at once, else raise ``WouldBlock``.
+
+        Blocks for at most one round trip to the channel's actor.
+
+        Raises:
+            anyio.WouldBlock: the buffer is empty and senders are open.
+            anyio.EndOfStream: every sender is closed and the buffer is empty.
+            anyio.ClosedResourceError: this receiver is closed.
+            anyio.BrokenResourceError: the channel has gone.
+        """
+        self._check_open()
+        if self._stash:
+            return self._stash.popleft()
+        return run_sync(self._receive_steps(park=False), None)
+
+    def receive_sync(self, *, timeout: float | None = None) -> T:
+        """The next item, for synchronous code (a plain Ray task), blocking.
+
+        Waits at most ``timeout`` seconds (``None``: for ever). On
+        ``TimeoutError`` no item was taken.
+
+        Raises:
+            TimeoutError: no item within ``timeout`` seconds.
+            anyio.EndOfStream: every sender is closed and the buffer is empty.
+            anyio.ClosedResourceError: this receiver is closed.
+            anyio.BrokenResourceError: the channel has gone.
+            TypeError, ValueError: ``timeout`` is not a non-negative number.
+        """
+        seconds = check_timeout(timeout)
+        self._check_open()
+        if self._stash:
+            return self._stash.popleft()
+        return run_sync(self._receive_steps(park=True), seconds)
+
+    def _receive_steps(self, park: bool) -> Steps[T]:
+        channel = self._channel
+        ticket = new_id()
+        acks, self._acks = self._acks, []
+        ref = channel.actor.receive.remote(
+            self._id, ticket, acks, channel.batch, park, self._take_opened()
+        )
+        try:
+            status, items = yield WAIT, ref
+        except BaseException:
+            # Whatever the actor took for this call goes back to its buffer.
+            yield MUST, channel.actor.withdraw.remote(ticket)
+            raise
+        if status == ITEMS:
+            self._acks.append(ticket)
+            self._stash.extend(items[1:])
+            first: T = items[0]
+            return first
+        if status == END:
+            raise anyio.EndOfStream
+        if status == EMPTY:
+            raise anyio.WouldBlock
+        assert status == CLOSED
+        raise anyio.ClosedResourceError("this channel receiver is closed")
+
+    def _close_steps(self) -> Steps[None]:
+        stash = list(self._stash)
+        self._stash.clear()
+        acks, self._acks = self._acks, []
+        yield (
+            MUST,
+            self._channel.actor.close.remote(
+                self._id, self._kind, self._take_opened(), acks, stash, 0
+            ),
+        )
+
+    def __aiter__(self) -> ChannelReceiver[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        """:meth:`receive`, ending the iteration at ``EndOfStream``."""
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    def __iter__(self) -> ChannelReceiver[T]:
+        return self
+
+    def __next__(self) -> T:
+        """:meth:`receive_sync`, ending the iteration at ``EndOfStream``."""
+        try:
+            return self.receive_sync()
+        except anyio.EndOfStream:
+            raise StopIteration from None

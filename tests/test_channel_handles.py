@@ -1,0 +1,104 @@
+"""open_channel's handles: clones, closing, the end of the stream, statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+import ray_anyio
+from ray_anyio import ChannelSender
+
+pytestmark = pytest.mark.anyio
+
+
+async def until_buffered(handle: ChannelSender[Any], n: int) -> None:
+    """Return once ``n`` items are in the channel (sends on credit travel)."""
+    with anyio.fail_after(30):
+        while handle.statistics().current_buffer_used < n:
+            await anyio.sleep(0.01)
+
+
+async def test_end_of_stream_once_every_clone_is_closed() -> None:
+    async with ray_anyio.open_channel(4) as (send, receive):
+        other = send.clone()
+        await send.aclose()
+        with pytest.raises(anyio.WouldBlock):
+            receive.receive_nowait()
+        await other.send(5)
+        await other.aclose()
+        assert await receive.receive() == 5
+        with pytest.raises(anyio.EndOfStream):
+            receive.receive_nowait()
+
+
+async def test_broken_once_every_receiver_is_closed() -> None:
+    async with ray_anyio.open_channel(4) as (send, receive):
+        other = receive.clone()
+        await receive.aclose()
+        await send.send(1)
+        await other.aclose()
+        # Sends the channel had made room for ahead may still return (their
+        # items are dropped); the buffer's size at most.
+        with pytest.raises(anyio.BrokenResourceError):
+            for i in range(5):
+                await send.send(i)
+        with pytest.raises(anyio.BrokenResourceError):
+            send.send_nowait(2)
+        assert send.statistics().current_buffer_used == 0
+
+
+async def test_a_waiting_sender_is_broken_when_the_receivers_close() -> None:
+    async with ray_anyio.open_channel(0) as (send, receive):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(receive.aclose)
+            with pytest.raises(anyio.BrokenResourceError):
+                with anyio.fail_after(30):
+                    await send.send(1)
+
+
+async def test_a_closed_handle_raises_closed() -> None:
+    async with ray_anyio.open_channel(4) as (send, receive):
+        await send.aclose()
+        await send.aclose()  # twice is fine
+        await receive.aclose()
+        with pytest.raises(anyio.ClosedResourceError):
+            await send.send(1)
+        with pytest.raises(anyio.ClosedResourceError):
+            send.send_nowait(1)
+        with pytest.raises(anyio.ClosedResourceError):
+            await receive.receive()
+        with pytest.raises(anyio.ClosedResourceError):
+            receive.receive_nowait()
+        with pytest.raises(anyio.ClosedResourceError):
+            send.clone()
+        with pytest.raises(anyio.ClosedResourceError):
+            receive.statistics()
+
+
+async def test_statistics_count_handles_and_items() -> None:
+    async with ray_anyio.open_channel(5) as (send, receive):
+        other = receive.clone()
+        await send.send(1)
+        stats = send.statistics()
+        assert stats.current_buffer_used == 1
+        assert stats.max_buffer_size == 5
+        assert stats.open_send_streams == 1
+        assert stats.open_receive_streams == 2
+        assert stats.tasks_waiting_send == 0
+        assert stats.tasks_waiting_receive == 0
+        await other.aclose()
+        assert send.statistics().open_receive_streams == 1
+
+
+async def test_a_closed_receiver_puts_its_batch_back() -> None:
+    async with ray_anyio.open_channel(10) as (send, receive):
+        for i in range(5):
+            await send.send(i)
+        await until_buffered(send, 5)  # sends on credit may still be on their way
+        other = receive.clone()
+        assert await other.receive() == 0  # takes the batch 0..4
+        assert send.statistics().current_buffer_used == 0
+        await other.aclose()
+        assert [receive.receive_nowait() for _ in range(4)] == [1, 2, 3, 4]
