@@ -29,7 +29,7 @@ _ACTOR: Any = _remote(num_cpus=0, max_concurrency=100_000, max_restarts=0)(Chann
 def open_channel(
     max_buffer_size: float = 0,
     *,
-    receive_batch: int = 256,
+    receive_batch: int = 1024,
     holder_timeout: float = 30.0,
 ) -> Block[tuple[ChannelSender[Any], ChannelReceiver[Any]]]:
     """A channel backed by one Ray actor that lives exactly as long as the block.

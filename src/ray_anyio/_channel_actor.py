@@ -26,11 +26,11 @@ from typing import Any
 
 from anyio.streams.memory import MemoryObjectStreamStatistics
 
-from ._channel_order import DROPPED, SenderState
+from ._channel_order import SenderState
 from ._channel_status import BROKEN, CLOSED, EMPTY, END, FULL, IN, ITEMS
 
 #: Most slots one reply grants a sender for puts it does not wait for.
-CREDIT_CAP = 4096
+CREDIT_CAP = 16384
 #: Seconds a withdrawn ticket is remembered in case its call is still to come.
 TOMBSTONE = 600.0
 
@@ -150,17 +150,15 @@ class ChannelActor:
         return self.max - len(self.buffer) - held
 
     async def put_many(
-        self, sid: str, items: list[tuple[int, Any]], opened: list[tuple[str, str]]
+        self, sid: str, first: int, items: list[Any], opened: list[tuple[str, str]]
     ) -> None:
-        """Put items sent on credit in: ``(seq, item)`` pairs of ``sid``."""
+        """Put items sent on credit in: those of ``sid`` numbered from ``first``."""
         if not self._known(sid, "send", opened):
             return
         sender = self.senders[sid]
         sender.credit -= len(items)
-        for seq, item in items:
-            # Every receiver closed: dropped, as the buffer was (AnyIO's rule).
-            sender.early[seq] = item if self.receivers else DROPPED
-        self._take_early(sender)
+        # Every receiver closed: dropped, as the buffer was (AnyIO's rule).
+        self.buffer.extend(sender.arrived(first, items, keep=bool(self.receivers)))
         self._settle()
 
     async def put(

@@ -24,6 +24,18 @@ class SenderState:
         self.credit = 0  # room the actor has made for puts not waited for
         self.expires = expires  # when its lease runs out (time.monotonic())
 
+    def arrived(self, first: int, items: list[Any], keep: bool) -> list[Any]:
+        """Items numbered from ``first`` have arrived: those that may go in now.
+
+        ``keep``: false once every receiver has closed (they are dropped).
+        """
+        if first == self.next_seq and not self.early and keep:
+            self.next_seq += len(items)  # the common case: nothing to reorder
+            return items
+        for seq, item in enumerate(items, first):
+            self.early[seq] = item if keep else DROPPED
+        return self.in_order()
+
     def in_order(self) -> list[Any]:
         """Take the items that may go in now, in order (dropped ones left out)."""
         items = []

@@ -17,7 +17,7 @@ from ._core import _ray
 from ._core._threads import Lane, gated
 
 #: Items an outbox holds before the sending thread sends it itself.
-FLUSH_AT = 256
+FLUSH_AT = 1024
 #: Seconds an item waits at most in an outbox, on an idle sender.
 FLUSH_DELAY = 0.002
 #: The one lane of delayed flushes: a single long job at a time.
