@@ -165,14 +165,20 @@ class Pace:
         self._due = 0.0
         self._if_cancelled: Callable[[], Awaitable[None]] | None = None
 
-    async def step(self) -> None:
-        """A cancellation point; a schedule point at least every interval."""
+    def step(self) -> Awaitable[None]:
+        """A cancellation point; a schedule point at least every interval.
+
+        ``await pace.step()``. Most steps return the backend's own check, not a
+        coroutine of ours: a step costs one frame fewer.
+        """
         if self._if_cancelled is None or perf_counter() >= self._due:
-            await checkpoint()
-            self._due = perf_counter() + SCHEDULE_INTERVAL
-            self._if_cancelled = _if_cancelled()
-        else:
-            await self._if_cancelled()
+            return self._schedule()
+        return self._if_cancelled()
+
+    async def _schedule(self) -> None:
+        await checkpoint()
+        self._due = perf_counter() + SCHEDULE_INTERVAL
+        self._if_cancelled = _if_cancelled()
 
 
 def _asyncio_waker(loop: asyncio.AbstractEventLoop) -> Waker:
