@@ -66,6 +66,8 @@ def trio_vs_asyncio(rows: list[Row]) -> list[Row]:
             # Where more is better (a throughput), trio's cost is a / t.
             if a_row.target.startswith(">="):
                 a, t = t, a
+            if not a and not t:
+                continue  # nothing on either (Q2's store peak): no cost to compare
             ratio = t / a if a else float("nan")
             out.append(
                 Row(
