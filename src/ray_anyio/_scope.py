@@ -14,6 +14,8 @@ from ._core._block import SwallowingBlock
 from ._core._cancel import cancel_tasks
 from ._core._checks import check_bool, check_fn, check_timeout
 from ._core._fetch import fetch
+from ._core._first_error import FirstErrorGroup
+from ._core._outcome import Outcome
 from ._core._readiness import split_ready
 from ._core._reports import watch_all
 
@@ -172,25 +174,13 @@ class TaskScope:
             return
         try:
             _ray.require_ray()
-            tasks = list(self._tasks)
-            if self._responses:  # once each has its replica, wait for its ref
-                calls = await _serve.refs_of(list(self._responses))
-                refs = (ref for ref in map(_task_ref, calls) if ref is not None)
-                tasks = list(dict.fromkeys([*tasks, *refs]))
-            ready, pending = split_ready(tasks, fetch_local=False)
-            if ready:
-                await fetch(ready)
-            await watch_all(pending, on_batch=self._raise_failure)
+            await _wait_calls(list(self._tasks), list(self._responses))
         except BaseException:
             await self._cancel_unfinished()
             raise
         finally:
             self._tasks.clear()
             self._responses.clear()
-
-    @staticmethod
-    async def _raise_failure(batch: list[Ref]) -> None:
-        await fetch(batch)
 
     async def _cancel_unfinished(self) -> None:
         owned, self._tasks = self._tasks, {}
@@ -229,7 +219,7 @@ def _cancel_responses(responses: list[Any]) -> list[Ref]:
     refs: dict[Ref, Any] = {}
     unassigned = []
     for response in responses:
-        ref = _serve.ref_now(response)
+        ref = _serve.end_ref(response)
         if ref is None:
             unassigned.append(response)
         else:
@@ -237,6 +227,45 @@ def _cancel_responses(responses: list[Any]) -> list[Ref]:
     _, unfinished = split_ready(list(refs), fetch_local=False) if refs else ([], [])
     _serve.cancel_responses(unassigned + [refs[ref] for ref in unfinished])
     return unfinished
+
+
+async def _wait_calls(tasks: list[Ref], responses: list[Any]) -> None:
+    """Wait for the tasks and the calls of the responses; raise the first failure.
+
+    The ref of a response is watched as soon as it has one: on Rays where it
+    comes only when the call has ended, a failure is raised as it comes, not
+    once every other call has ended too.
+    """
+    watched = set(tasks)  # map owns the ref of a response too: watched once
+    batch: list[Ref] = []
+
+    async def watch(refs: list[Ref]) -> None:
+        ready, pending = split_ready(refs, fetch_local=False)
+        if ready:
+            await fetch(ready)
+        await watch_all(pending, on_batch=raise_failure)
+
+    async def raise_failure(refs: list[Ref]) -> None:
+        await fetch(refs)
+
+    async def watch_batch() -> None:
+        refs = batch[:]
+        batch.clear()
+        await watch(refs)
+
+    def found(_: int, outcome: Outcome) -> None:
+        ref = _task_ref(outcome.unwrap())
+        if ref is not None and ref not in watched:
+            watched.add(ref)
+            if not batch:  # one watch per burst the router assigns
+                group.start_soon(watch_batch)
+            batch.append(ref)
+
+    async with FirstErrorGroup() as group:
+        if responses:
+            group.start_soon(_serve.each_ref, responses, found)
+        if tasks:
+            await watch(tasks)
 
 
 def _task_ref(result: object) -> Ref | None:

@@ -14,25 +14,28 @@ Private Serve names (``docs/architecture.md``):
 * ``_to_object_ref_sync``/``_to_object_ref_gen_sync(_timeout_s=0,
   _allow_running_in_asyncio_loop=True)``: the ref (generator) of an assigned
   response, at once on Ray 2.60 (Serve peeks it at assignment). Before, it
-  may come later (``TimeoutError``): the blocking form then runs on a worker
-  thread; the keyword is passed only where the signature has it.
+  may come later (``TimeoutError``; Serve's stream under the call yields it
+  at its end): the blocking form then runs on a thread once per response, and
+  the loop leaves Serve's lock to it. The keyword is passed where it is taken.
+* ``_replica_result._obj_ref_gen``: that stream; ready once the call has ended.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import inspect
 import sys
 import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
+import ray
 
 from . import _ray
 from ._first_error import FirstErrorGroup
@@ -41,8 +44,6 @@ from ._outcome import Outcome
 from ._wakeup import current_loop, current_waker
 
 if TYPE_CHECKING:
-    import ray
-
     Ref = ray.ObjectRef[Any]
 
 _types: tuple[type, type] | None = None
@@ -62,25 +63,22 @@ def _serve_types() -> tuple[type, type] | None:
 
 def is_response(obj: object) -> bool:
     """Whether ``obj`` is a Serve ``DeploymentResponse`` (unary)."""
-    types = _types or _serve_types()
-    return types is not None and isinstance(obj, types[0])
+    return (types := _types or _serve_types()) is not None and isinstance(obj, types[0])
 
 
 def is_response_generator(obj: object) -> bool:
     """Whether ``obj`` is a Serve ``DeploymentResponseGenerator`` (``stream=True``)."""
-    types = _types or _serve_types()
-    return types is not None and isinstance(obj, types[1])
+    return (types := _types or _serve_types()) is not None and isinstance(obj, types[1])
 
 
-def _future(response: Any) -> concurrent.futures.Future[Any] | None:
+def _future(response: Any) -> Future[Any] | None:
     fut = getattr(response, "_replica_result_future", None)
-    return fut if isinstance(fut, concurrent.futures.Future) else None
+    return fut if isinstance(fut, Future) else None
 
 
 def assigned(response: Any) -> bool:
     """Whether Serve's router has given ``response`` a replica (or failed to)."""
-    fut = _future(response)
-    return fut is not None and fut.done()
+    return (fut := _future(response)) is not None and fut.done()
 
 
 # --- the ref of an assigned response ---------------------------------------------
@@ -94,8 +92,7 @@ _ALLOW: dict[str, bool] = {}
 
 def _sync_call(response: Any, name: str) -> Callable[..., Any]:
     method = getattr(response, name)
-    allow = _ALLOW.get(name)
-    if allow is None:
+    if (allow := _ALLOW.get(name)) is None:
         allow = _ALLOW[name] = _takes_allow_keyword(method)
     return partial(method, _allow_running_in_asyncio_loop=True) if allow else method
 
@@ -109,12 +106,18 @@ def response_of(ref: Ref) -> Any:
     return _responses_of.get(ref)
 
 
-def _now(response: Any) -> Any:
-    """The ref (or generator) of an assigned response; ``TimeoutError`` if not yet.
+#: The conversions (refs that come later), one per response, each on a thread
+#: of its own: it blocks while its call runs, which may wait for other calls.
+_converting: weakref.WeakKeyDictionary[Any, Future[Any]] = weakref.WeakKeyDictionary()
 
-    Raises what the assignment raised (``RequestCancelledError`` for a
-    cancelled request, ``DeploymentUnavailableError``...).
-    """
+
+def _now(response: Any) -> Any:
+    """The ref (generator) of an assigned response, else TimeoutError (or its error)."""
+    converting = _converting.get(response)
+    if converting is not None:  # never wait for Serve's lock its thread holds
+        if not converting.done():
+            raise TimeoutError("the ref of this response comes later")
+        return converting.result()
     if is_response_generator(response):
         return _sync_call(response, "_to_object_ref_gen_sync")(_timeout_s=0)
     ref = _sync_call(response, "_to_object_ref_sync")(_timeout_s=0)
@@ -125,38 +128,49 @@ def _now(response: Any) -> Any:
 async def _later(response: Any) -> Any:
     """The ref (generator, or value) of a response the fast path cannot take."""
     generator = is_response_generator(response)
-    if not getattr(response, "by_reference", True):
+    if not getattr(response, "by_reference", True):  # no ref: its value, on a thread
         if generator:
             raise TypeError(
                 "this DeploymentResponseGenerator sends its items by value, not as "
                 "Ray refs: iterate over it on asyncio instead"
             )
-        # Serve gives no ref for it: its value, waited for on a worker thread.
         result = partial(response.result, _skip_asyncio_check=True)
         return await anyio.to_thread.run_sync(result, abandon_on_cancel=True)
     on_asyncio = isinstance(current_loop(), asyncio.AbstractEventLoop)
     if _future(response) is None and on_asyncio:  # the router runs on this loop
         convert = response._to_object_ref_gen if generator else response._to_object_ref
         return await convert()
-    name = "_to_object_ref_gen_sync" if generator else "_to_object_ref_sync"
-    blocking = getattr(response, name)  # on a worker thread, where it may block
-    ref = await anyio.to_thread.run_sync(blocking, abandon_on_cancel=True)
+    converting = _converting.get(response)
+    if converting is None:  # left running if cancelled
+        name = "_to_object_ref_gen_sync" if generator else "_to_object_ref_sync"
+        converting = _converting[response] = Future()
+        work = partial(_convert, converting, getattr(response, name))
+        threading.Thread(target=work, name="ray_anyio-serve-ref", daemon=True).start()
+    await _bursts([converting], lambda _: None)
+    ref = converting.result()
     if not generator:
         _responses_of[ref] = response
     return ref
 
 
+def _convert(future: Future[Any], blocking: Callable[[], Any]) -> None:
+    try:
+        future.set_result(blocking())
+    except BaseException as exc:
+        future.set_exception(exc)
+
+
 async def _bursts(responses: Sequence[Any], take: Callable[[list[int]], None]) -> None:
     """Call ``take(positions)`` for each burst of responses the router assigns.
 
-    Its futures call back on the router's thread; the loop is woken once per
-    burst. Those without such a future are taken at once. Cancellation
-    leaves the requests running (the callbacks then wake nobody).
+    Its futures (or futures given instead) call back on other threads; the
+    loop is woken once per burst. Those without one are taken at once.
+    Cancellation leaves them be (the callbacks then wake nobody).
     """
-    pending: list[tuple[int, concurrent.futures.Future[Any]]] = []
+    pending: list[tuple[int, Future[Any]]] = []
     now: list[int] = []
-    for position, response in enumerate(responses):
-        fut = _future(response)
+    for position, item in enumerate(responses):
+        fut = item if isinstance(item, Future) else _future(item)
         if fut is None or fut.done():
             now.append(position)
         else:
@@ -171,16 +185,13 @@ async def _bursts(responses: Sequence[Any], take: Callable[[list[int]], None]) -
     event = [anyio.Event()]
     wake = current_waker()
 
-    def set_event() -> None:
-        event[0].set()
-
-    def done(position: int, _: object) -> None:  # on the router's thread
+    def done(position: int, _: object) -> None:  # on another thread
         arrived.append(position)
         with lock:
             if woken[0]:
                 return
             woken[0] = True
-        wake(set_event)
+        wake(lambda: event[0].set())
 
     for position, fut in pending:
         fut.add_done_callback(partial(done, position))
@@ -201,12 +212,9 @@ async def each_ref(
     """Call ``found(position, outcome)`` for each response once it has its ref.
 
     ``outcome`` holds the ref (a generator's ``ObjectRefGenerator``; a value
-    if Serve sends it by value), or the assignment's error
-    (``RequestCancelledError`` for a cancelled request). In bursts, as the
-    router assigns them, never blocking the loop; a ref not to be had at once
-    (older Rays) is waited for on a worker thread. ``found`` may raise.
-
-    Cancellation leaves the requests running: cancelling them is a scope's.
+    if Serve sends it by value) or the error (``RequestCancelledError``...),
+    in bursts as the router assigns them (on older Rays, later: from a thread).
+    ``found`` may raise. Cancellation leaves the requests running.
     """
     slow: list[int] = []
 
@@ -237,11 +245,7 @@ async def each_ref(
 
 
 async def refs_of(responses: Sequence[Any]) -> list[Any]:
-    """Each response's ref (see :func:`each_ref`), in order, once all have one.
-
-    A checkpoint if one is not assigned yet. Raises the first assignment's
-    error as it comes (``RequestCancelledError`` for a cancelled request).
-    """
+    """Each response's ref (see :func:`each_ref`), in order; the first error raised."""
     refs: list[Any] = [None] * len(responses)
 
     def found(position: int, outcome: Outcome) -> None:
@@ -269,6 +273,16 @@ def ref_now(response: Any) -> Ref | None:
     except Exception:  # its assignment failed, or the ref comes later
         return None
     return _ray.generator_completed(ref) if is_response_generator(response) else ref
+
+
+def end_ref(response: Any) -> Ref | None:
+    """:func:`ref_now`; if its ref comes later, one ready once the call has ended."""
+    if (ref := ref_now(response)) is not None:
+        return ref
+    stream = getattr(getattr(response, "_replica_result", None), "_obj_ref_gen", None)
+    if isinstance(stream, ray.ObjectRefGenerator):
+        return _ray.generator_completed(stream)
+    return None
 
 
 def cancel_responses(responses: Sequence[Any]) -> None:
