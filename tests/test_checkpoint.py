@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -510,6 +510,21 @@ anyio.run(main, backend=sys.argv[6])
 """
 
 
+def _numbers(lines: Iterable[str], count: int | None) -> list[int]:
+    """The first ``count`` (None: all) lines that are numbers, as ints.
+
+    Ray prints warnings of its own on a driver's stdout (a raylet's "8 PYTHON
+    worker processes have been started"): those lines are not the run's.
+    """
+    found: list[int] = []
+    for line in lines:
+        if line.strip().isdigit():
+            found.append(int(line))
+            if len(found) == count:
+                break
+    return found
+
+
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_a_driver_killed_mid_run_resumes_to_the_same_output(
     backend: str, tmp_path: Path, ray_cluster: Any
@@ -526,7 +541,7 @@ def test_a_driver_killed_mid_run_resumes_to_the_same_output(
     try:
         first = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         assert first.stdout is not None
-        before = [int(first.stdout.readline()) for _ in range(20)]
+        before = _numbers(first.stdout, 20)
         first.send_signal(signal.SIGKILL)  # mid-run, results in flight
         first.wait(60)
         first.stdout.close()
@@ -534,7 +549,7 @@ def test_a_driver_killed_mid_run_resumes_to_the_same_output(
             argv, capture_output=True, text=True, timeout=120, check=True
         )
         # The resumed run hands out every result: the stored ones, then the rest.
-        after = [int(line) for line in again.stdout.split()]
+        after = _numbers(again.stdout.splitlines(), None)
         assert after == [x * 10 for x in range(n)] and before == after[:20]
         counts = [len(ray.get(counter.of.remote(f"{run}-{x}"))) for x in range(n)]
         assert counts[:20] == [1] * 20  # handed out before the kill: never again
