@@ -92,6 +92,7 @@ class ChannelHandle:
 
     # --- closing -----------------------------------------------------------------
     def _close_steps(self) -> Steps[None]:
+        """The steps that close this handle (each kind of handle has its own)."""
         raise NotImplementedError
 
     def _mark_closed(self) -> bool:

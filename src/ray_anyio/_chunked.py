@@ -30,39 +30,17 @@ from ._scope import disown
 T = TypeVar("T")
 
 
-def chunked_results(
-    fn: Callable[..., Any],
-    size: int | None,
-    options: dict[str, Any],
-    iterables: tuple[Any, ...],
-    max_in_flight: int,
-    rate: float | None,
-    ordered: bool,
-    return_exceptions: bool,
-    **policies: Any,
-) -> MapResults[Any]:
-    """The iterator of a ``map`` of the plain ``fn`` run as Ray tasks, in chunks.
+def chunked_results(*args: Any, **policies: Any) -> MapResults[Any]:
+    """The iterator of a ``map`` of a plain ``fn`` run as Ray tasks, in chunks.
 
-    ``size``: inputs per task, at most (``None``: "auto"). With a per-item
-    policy (``retry``, ``item_timeout``, ``checkpoint``) each input keeps its
-    own number; without, a chunk is one unit until its results are handed out.
+    Takes :class:`ChunkedResults`' arguments. With a per-item policy
+    (``retry``, ``item_timeout``, ``checkpoint``) each input keeps its own
+    number; without, a chunk is one unit until its results are handed out.
     """
-    per_item = any(
-        policies.get(name) is not None
-        for name in ("retry", "item_timeout", "checkpoint")
-    )
+    policy = ("retry", "item_timeout", "checkpoint")
+    per_item = any(policies.get(name) is not None for name in policy)
     kind = ChunkedItems if per_item else WholeChunks
-    return kind(
-        fn,
-        size,
-        options,
-        iterables,
-        max_in_flight,
-        rate,
-        ordered,
-        return_exceptions,
-        **policies,
-    )
+    return kind(*args, **policies)
 
 
 class ChunkedResults(MapResults[T]):
