@@ -173,6 +173,8 @@ def q1_channel_throughput(ctx: Context) -> list[Row]:
         case = "task -> driver" if direction == "task" else "driver -> actor"
         for b in ctx.backends:
             ratio = rate[b] / rate[QUEUE]
+            # The target holds against both ways of using the queue.
+            against_batches = rate[b] / rate[BATCHES]
             rows.append(
                 Row(
                     "Q1",
@@ -183,9 +185,9 @@ def q1_channel_throughput(ctx: Context) -> list[Row]:
                     {QUEUE: rate[QUEUE], BATCHES: rate[BATCHES]},
                     ratio,
                     QUEUE,
-                    ">= 1.0x",
-                    ok=ratio >= 1.0,
-                    note=f"vs {BATCHES}: {rate[b] / rate[BATCHES]:.2f}x",
+                    ">= 1.0x, and vs batches",
+                    ok=ratio >= 1.0 and against_batches >= 1.0,
+                    note=f"vs {BATCHES}: {against_batches:.2f}x",
                     compare=[QUEUE, BATCHES],
                 )
             )

@@ -106,7 +106,11 @@ async def _fuzz(seed: int, size: int, batch: int) -> tuple[list[int], list[int]]
     return sent, received
 
 
-@pytest.mark.parametrize(("seed", "size", "batch"), [(1, 0, 1), (2, 3, 4), (3, 16, 64)])
+# Seed 4: batches fill up, so receivers take the next one ahead (and cancel
+# while waiting for it).
+@pytest.mark.parametrize(
+    ("seed", "size", "batch"), [(1, 0, 1), (2, 3, 4), (3, 16, 64), (4, 64, 4)]
+)
 async def test_random_cancellations_lose_nothing_and_repeat_nothing(
     seed: int, size: int, batch: int
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import anyio
@@ -9,6 +10,7 @@ import pytest
 
 import ray_anyio
 from ray_anyio import ChannelSender
+from ray_anyio._core import _wakeup
 
 pytestmark = pytest.mark.anyio
 
@@ -102,3 +104,50 @@ async def test_a_closed_receiver_puts_its_batch_back() -> None:
         assert send.statistics().current_buffer_used == 0
         await other.aclose()
         assert [receive.receive_nowait() for _ in range(4)] == [1, 2, 3, 4]
+
+
+async def until_buffered_at_most(handle: ChannelSender[Any], n: int) -> None:
+    """Return once at most ``n`` items are left in the channel's buffer."""
+    with anyio.fail_after(30):
+        while handle.statistics().current_buffer_used > n:
+            await anyio.sleep(0.01)
+
+
+async def test_a_full_batch_takes_the_next_one_ahead() -> None:
+    async with ray_anyio.open_channel(math.inf, receive_batch=4) as (send, receive):
+        for i in range(20):
+            await send.send(i)
+        await until_buffered(send, 20)
+        taker = receive.clone()
+        assert await taker.receive() == 0  # 0..3 in hand, 4..7 asked for ahead
+        await until_buffered_at_most(send, 12)
+        # Closing puts both back, the batch in hand ahead of the one taken
+        # ahead: the next receiver gets every item, in order.
+        await taker.aclose()
+        assert send.statistics().current_buffer_used == 19
+        await send.aclose()
+        assert [item async for item in receive] == list(range(1, 20))
+
+
+async def test_two_tasks_share_the_last_item_in_hand(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every step yields to the other tasks: both receives see the item in
+    # hand, and the one that resumes second must find it gone.
+    monkeypatch.setattr(_wakeup, "SCHEDULE_INTERVAL", 0.0)
+    async with ray_anyio.open_channel(math.inf, receive_batch=2) as (send, receive):
+        await send.send(0)
+        await send.send(1)
+        await until_buffered(send, 2)
+        assert await receive.receive() == 0  # 1 in hand
+        got: list[int] = []
+
+        async def take() -> None:
+            got.append(await receive.receive())
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(take)
+                tg.start_soon(take)
+                await send.send(2)  # for whichever finds the one in hand gone
+        assert sorted(got) == [1, 2]

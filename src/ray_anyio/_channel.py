@@ -29,7 +29,7 @@ _ACTOR: Any = _remote(num_cpus=0, max_concurrency=100_000, max_restarts=0)(Chann
 def open_channel(
     max_buffer_size: float = 0,
     *,
-    receive_batch: int = 1024,
+    receive_batch: int = 4096,
     holder_timeout: float = 30.0,
 ) -> Block[tuple[ChannelSender[Any], ChannelReceiver[Any]]]:
     """A channel backed by one Ray actor that lives exactly as long as the block.
@@ -59,7 +59,9 @@ def open_channel(
 
     Args:
         max_buffer_size: items the channel holds before ``send`` waits.
-        receive_batch: most buffered items one receive call takes.
+        receive_batch: most buffered items one receive call takes; a
+            receiver that gets a full batch asks for the next one ahead, so
+            it holds at most twice as many (none ahead when 1).
         holder_timeout: seconds without a lease renewal before a handle
             counts as closed.
 

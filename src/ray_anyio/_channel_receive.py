@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 
@@ -12,6 +12,9 @@ from ._channel_handle import ChannelHandle, new_id
 from ._channel_status import CLOSED, EMPTY, END, ITEMS
 from ._core._checks import check_timeout
 from ._core._wakeup import Pace, checkpoint
+
+if TYPE_CHECKING:
+    from ._channel_calls import Ref
 
 T = TypeVar("T")
 
@@ -32,6 +35,8 @@ class ChannelReceiver(ChannelHandle, Generic[T]):
         super().__init__(channel, hid)
         self._stash: deque[T] = deque()
         self._acks: list[str] = []  # replies this handle has, to acknowledge
+        # The ticket and reply of the call made ahead (see _handed), if any.
+        self._ahead: tuple[str, Ref] | None = None
         self._pace = Pace()  # the checkpoints of receives the stash answers
 
     async def receive(self) -> T:
@@ -49,9 +54,11 @@ class ChannelReceiver(ChannelHandle, Generic[T]):
         """
         if self._stash:
             await self._pace.step()
-            self._check_open()
-            return self._stash.popleft()
-        await checkpoint()
+            # Another task of this loop may have taken the last one meanwhile.
+            if self._stash and not self._closed:
+                return self._stash.popleft()
+        else:
+            await checkpoint()
         self._check_open()
         return await run_async(self._receive_steps(park=True))
 
@@ -91,21 +98,50 @@ class ChannelReceiver(ChannelHandle, Generic[T]):
         return run_sync(self._receive_steps(park=True), seconds)
 
     def _receive_steps(self, park: bool) -> Steps[T]:
-        channel = self._channel
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            status, items = yield from self._reply(*ahead)
+            # Empty when it was made: items may have come since; ask again.
+            if status != EMPTY:
+                return self._handed(status, items)
         ticket = new_id()
+        status, items = yield from self._reply(ticket, self._call(ticket, park))
+        return self._handed(status, items)
+
+    def _call(self, ticket: str, park: bool) -> Ref:
+        """Ask the channel for up to a batch of items, reserved under ``ticket``."""
+        channel = self._channel
         acks, self._acks = self._acks, []
-        ref = channel.actor.receive.remote(
+        ref: Ref = channel.actor.receive.remote(
             self._id, ticket, acks, channel.batch, park, self._take_opened()
         )
+        return ref
+
+    def _reply(self, ticket: str, ref: Ref) -> Steps[tuple[str, list[Any]]]:
+        """The reply of the call ``ticket``; taken back if the wait is interrupted."""
         try:
-            status, items = yield WAIT, ref
+            reply: tuple[str, list[Any]] = yield WAIT, ref
         except BaseException:
             # Whatever the actor took for this call goes back to its buffer.
-            yield MUST, channel.actor.withdraw.remote(ticket)
+            yield MUST, self._channel.actor.withdraw.remote(ticket)
             raise
-        if status == ITEMS:
+        if reply[0] == ITEMS:
             self._acks.append(ticket)
+        return reply
+
+    def _handed(self, status: str, items: list[Any]) -> T:
+        """The first of a reply's items; the rest wait in the stash.
+
+        A full batch (of more than one item) says more may be waiting in the
+        channel: the next batch is asked for at once, without parking (a
+        ``receive_nowait`` made ahead), so that its round trip overlaps
+        handing this one out.
+        """
+        if status == ITEMS:
             self._stash.extend(items[1:])
+            if len(items) >= self._channel.batch > 1:
+                ticket = new_id()
+                self._ahead = ticket, self._call(ticket, park=False)
             first: T = items[0]
             return first
         if status == END:
@@ -116,6 +152,10 @@ class ChannelReceiver(ChannelHandle, Generic[T]):
         raise anyio.ClosedResourceError("this channel receiver is closed")
 
     def _close_steps(self) -> Steps[None]:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            # Back to the buffer first: the stash goes back ahead of them.
+            yield MUST, self._channel.actor.withdraw.remote(ahead[0])
         stash = list(self._stash)
         self._stash.clear()
         acks, self._acks = self._acks, []
@@ -131,6 +171,12 @@ class ChannelReceiver(ChannelHandle, Generic[T]):
 
     async def __anext__(self) -> T:
         """:meth:`receive`, ending the iteration at ``EndOfStream``."""
+        # receive()'s path for an item in hand, repeated: one frame fewer for
+        # the step every item of an ``async for`` takes.
+        if self._stash:
+            await self._pace.step()
+            if self._stash and not self._closed:
+                return self._stash.popleft()
         try:
             return await self.receive()
         except anyio.EndOfStream:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -30,9 +31,12 @@ class ChannelSender(ChannelHandle, Generic[T]):
         super().__init__(channel, hid)
         self._seq = 0  # the sequence number of this handle's next put
         self._credit = 0  # puts the actor has made room for, not waited for
-        # Items sent on credit, not yet on their way (see _channel_outbox);
-        # the lock guards it against the flushing thread.
-        self._outbox: list[tuple[int, T]] = []
+        # Items sent on credit, not yet on their way (see _channel_outbox),
+        # and the sequence number of the first; the lock guards both against
+        # the flushing thread.
+        self._outbox: list[T] = []
+        self._first = 0
+        self._flushes = 0  # outboxes sent so far: which one a delayed flush is for
         self._lock = threading.Lock()
         self._pace = Pace()  # the checkpoints of sends on credit
 
@@ -53,11 +57,12 @@ class ChannelSender(ChannelHandle, Generic[T]):
         """
         if self._credit > 0:
             await self._pace.step()
+            if self._send_ahead(item):
+                return
         else:
             await checkpoint()
         self._check_open()
-        if not self._send_ahead(item):
-            await run_async(self._send_steps(item, wait=True))
+        await run_async(self._send_steps(item, wait=True))
 
     def send_nowait(self, item: T) -> None:
         """Send ``item`` if the buffer has room (or a receiver waits), else raise.
@@ -71,8 +76,8 @@ class ChannelSender(ChannelHandle, Generic[T]):
                 has gone.
             anyio.ClosedResourceError: this sender is closed.
         """
-        self._check_open()
         if not self._send_ahead(item):
+            self._check_open()
             run_sync(self._send_steps(item, wait=False), None)
 
     def send_sync(self, item: T, *, timeout: float | None = None) -> None:
@@ -89,8 +94,8 @@ class ChannelSender(ChannelHandle, Generic[T]):
             TypeError, ValueError: ``timeout`` is not a non-negative number.
         """
         seconds = check_timeout(timeout)
-        self._check_open()
         if not self._send_ahead(item):
+            self._check_open()
             run_sync(self._send_steps(item, wait=True), seconds)
 
     def _send_steps(self, item: T, wait: bool) -> Steps[None]:
@@ -118,33 +123,53 @@ class ChannelSender(ChannelHandle, Generic[T]):
             _raise_for(status)
 
     def _send_ahead(self, item: T) -> bool:
-        """Put ``item`` in the outbox if the channel has made room for it."""
-        if self._credit <= 0:
+        """Put ``item`` in the outbox if the channel has made room for it.
+
+        False if it has not, or if this handle is closed (the caller's slow
+        path says which). The one path of every send on credit: kept short.
+        """
+        if self._credit <= 0 or self._closed:
             return False
         # Room made for this sender: the put cannot be refused.
         self._credit -= 1
-        seq = self._seq
-        self._seq += 1
         with self._lock:
-            self._outbox.append((seq, item))
-            size = len(self._outbox)
+            outbox = self._outbox
+            if not outbox:
+                self._first = self._seq
+            outbox.append(item)
+            self._seq += 1
+            size = len(outbox)
+            flushes = self._flushes
         if size >= FLUSH_AT:
             self._flush()
         elif size == 1:
-            flush_soon(self._flush)
+            flush_soon(partial(self._flush_later, flushes))
+        return True
+
+    def _flush_later(self, outbox: int, last: bool) -> bool:
+        """The delayed flush of the ``outbox``-th outbox (see _channel_outbox).
+
+        Nothing if that outbox has gone already; not yet if this sender is busy.
+        """
+        with self._lock:
+            if outbox != self._flushes:
+                return True
+            busy = len(self._outbox) >= FLUSH_AT // 4
+        if busy and not last:
+            return False
+        self._flush()
         return True
 
     def _flush(self) -> None:
         """Send the outbox to the channel in one call, not waited for."""
         with self._lock:
             items, self._outbox = self._outbox, []
+            first = self._first
+            if items:
+                self._flushes += 1
         if items:
-            # The outbox's numbers follow each other: the first and the items
-            # go as plain lists (Ray pickles each tuple of a list on its own).
-            first = items[0][0]
-            values = [item for _, item in items]
             actor = self._channel.actor
-            actor.put_many.remote(self._id, first, values, self._take_opened())
+            actor.put_many.remote(self._id, first, items, self._take_opened())
 
     def _close_steps(self) -> Steps[None]:
         self._flush()
