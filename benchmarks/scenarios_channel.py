@@ -2,12 +2,13 @@
 
 Q1: throughput of 20,000 small items, from a Ray task to the driver and from
 the driver to an (async) actor. Contenders: ``open_channel(math.inf)`` on each
-backend; ``ray.util.queue.Queue`` one item per call (``put`` in the task or
-``put_async`` in the driver, ``get_async`` in the driver or the actor, on
-asyncio: its async methods are asyncio's); and the same queue through its
-batch methods (``put_nowait_batch`` of 1,000 items, ``get_nowait_batch`` of
-all there is). The clock starts once the channel's (or queue's) actor
-answers, and stops when the last item has arrived.
+backend, received one item a step (``async for item in receive``) and a list
+a step (``receive.batches()``); ``ray.util.queue.Queue`` one item per call
+(``put`` in the task or ``put_async`` in the driver, ``get_async`` in the
+driver or the actor, on asyncio: its async methods are asyncio's); and the
+same queue through its batch methods (``put_nowait_batch`` of 1,000 items,
+``get_nowait_batch`` of all there is). The clock starts once the channel's
+(or queue's) actor answers, and stops when the last item has arrived.
 
 Q2: a pipeline, a producer task -> 2 transforming actors -> the driver, over
 two channels of ``max_buffer_size=16``, 100,000 items of 1 KiB: peak bytes in
@@ -35,6 +36,8 @@ from .timing import Context, Row, median, run_on, take_turns
 
 QUEUE = "Queue put/get_async"
 BATCHES = "Queue batches"
+#: The case of the channel's rows received a list a step (``batches()``).
+IN_LISTS = ", batches()"
 CHUNK = 1000
 _remote: Any = ray.remote  # its stubs hide .remote() on decorated classes
 
@@ -84,6 +87,13 @@ class _Sink:
                 n += 1
         return n
 
+    async def channel_batches(self, receive: Any) -> int:
+        n = 0
+        async with receive:
+            async for batch in receive.batches():
+                n += len(batch)
+        return n
+
     async def queue(self, queue: Any, n: int) -> int:
         for _ in range(n):
             await queue.get_async()
@@ -93,25 +103,29 @@ class _Sink:
         return await _take_batches(queue, n)
 
 
-async def _channel_to_driver(n: int) -> float:
+async def _channel_to_driver(n: int, batches: bool = False) -> float:
     async with ray_anyio.open_channel(math.inf) as (send, receive):
         await anyio.to_thread.run_sync(send.statistics)  # the actor is up
         start = time.perf_counter()
         ref = _send_all.remote(send, n)
         await send.aclose()
         got = 0
-        async for _ in receive:
-            got += 1
+        if batches:
+            async for batch in receive.batches():
+                got += len(batch)
+        else:
+            async for _ in receive:
+                got += 1
         assert got == n
         await ray_anyio.get(ref)
         return time.perf_counter() - start
 
 
-async def _channel_to_actor(sink: Any, n: int) -> float:
+async def _channel_to_actor(sink: Any, n: int, batches: bool = False) -> float:
     async with ray_anyio.open_channel(math.inf) as (send, receive):
         await anyio.to_thread.run_sync(send.statistics)
         start = time.perf_counter()
-        ref = sink.channel.remote(receive)
+        ref = (sink.channel_batches if batches else sink.channel).remote(receive)
         await receive.aclose()
         async with send:
             for i in range(n):
@@ -160,27 +174,31 @@ def q1_channel_throughput(ctx: Context) -> list[Row]:
     rows = []
     for direction in ("task", "actor"):
         contenders: dict[str, Any] = {}
+        # The channel received one item a step, and a list a step (batches()).
         for b in ctx.backends:
-            if direction == "task":
-                contenders[b] = partial(run_on, b, _channel_to_driver, n)
-            else:
-                contenders[b] = partial(run_on, b, _channel_to_actor, sink, n)
+            for name, batches in ((b, False), (f"{b}{IN_LISTS}", True)):
+                if direction == "task":
+                    run = partial(run_on, b, _channel_to_driver, n, batches)
+                else:
+                    run = partial(run_on, b, _channel_to_actor, sink, n, batches)
+                contenders[name] = run
         for name, batches in ((QUEUE, False), (BATCHES, True)):
             run = partial(_queue_run, direction, batches, sink, n)
             contenders[name] = partial(_on_asyncio, run)
         runs = take_turns(contenders, ctx.repeats(5))
         rate = {k: n / median(v) for k, v in runs.items()}
         case = "task -> driver" if direction == "task" else "driver -> actor"
-        for b in ctx.backends:
-            ratio = rate[b] / rate[QUEUE]
+        for name in [name for name in contenders if name not in (QUEUE, BATCHES)]:
+            ratio = rate[name] / rate[QUEUE]
             # The target holds against both ways of using the queue.
-            against_batches = rate[b] / rate[BATCHES]
+            against_batches = rate[name] / rate[BATCHES]
+            b, lists, _ = name.partition(IN_LISTS)
             rows.append(
                 Row(
                     "Q1",
-                    f"{n} items, {case}",
+                    f"{n} items, {case}{lists}",
                     b,
-                    rate[b],
+                    rate[name],
                     "items/s",
                     {QUEUE: rate[QUEUE], BATCHES: rate[BATCHES]},
                     ratio,

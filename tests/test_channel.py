@@ -92,6 +92,18 @@ async def test_a_task_sends_to_the_driver() -> None:
         assert await ray_anyio.get(ref) == 100
 
 
+async def test_a_long_stream_stays_in_order_across_credit_top_ups() -> None:
+    # 40,000 sends on credit: the sender asks for more room ahead every
+    # 8,192 (half of a grant), and never waits for an answer to a put.
+    n = 40_000
+    async with ray_anyio.open_channel(math.inf) as (send, receive):
+        ref = produce.remote(send, n, 0)
+        await send.aclose()
+        got = [batch async for batch in receive.batches()]
+        assert [item for batch in got for item in batch] == list(range(n))
+        assert await ray_anyio.get(ref) == n
+
+
 async def test_the_driver_sends_to_a_task_on_the_other_node() -> None:
     async with ray_anyio.open_channel(0) as (send, receive):
         ref = consume.options(resources={"remote": 1}).remote(receive)

@@ -151,3 +151,17 @@ async def test_two_tasks_share_the_last_item_in_hand(
                 tg.start_soon(take)
                 await send.send(2)  # for whichever finds the one in hand gone
         assert sorted(got) == [1, 2]
+
+
+async def test_batches_hand_out_what_each_call_brought() -> None:
+    async with ray_anyio.open_channel(math.inf, receive_batch=4) as (send, receive):
+        for i in range(10):
+            await send.send(i)
+        await send.aclose()
+        assert await receive.receive() == 0  # mixes with receive: 1..3 in hand
+        batches = [batch async for batch in receive.batches()]
+        assert batches[0] == [1, 2, 3]
+        assert [item for batch in batches for item in batch] == list(range(1, 10))
+        assert all(0 < len(batch) <= 4 for batch in batches)
+        with pytest.raises(anyio.EndOfStream):
+            await receive.receive()

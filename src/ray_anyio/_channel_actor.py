@@ -29,8 +29,6 @@ from anyio.streams.memory import MemoryObjectStreamStatistics
 from ._channel_order import SenderState
 from ._channel_status import BROKEN, CLOSED, EMPTY, END, FULL, IN, ITEMS
 
-#: Most slots one reply grants a sender for puts it does not wait for.
-CREDIT_CAP = 16384
 #: Seconds a withdrawn ticket is remembered in case its call is still to come.
 TOMBSTONE = 600.0
 
@@ -176,7 +174,7 @@ class ChannelActor:
                 return CLOSED, 0
         sender.next_seq += 1
         answer, grant = self._put_now(sender, item)
-        self._take_early(sender)
+        self.buffer.extend(sender.in_order())
         self._settle()
         return answer, grant
 
@@ -187,14 +185,17 @@ class ChannelActor:
             return FULL, 0
         self.buffer.append(item)
         self._settle()
-        grant = 0
-        if self.max > 0:
-            grant = int(min(max(self._room(), 0), CREDIT_CAP))
-            sender.credit += grant
-        return IN, grant
+        return IN, self._grant(sender)
 
-    def _take_early(self, sender: SenderState) -> None:
-        self.buffer.extend(sender.in_order())
+    def _grant(self, sender: SenderState) -> int:
+        # A rendezvous has no room to make ahead.
+        return 0 if self.max == 0 else sender.grant(self._room())
+
+    async def top_up(self, sid: str, opened: list[tuple[str, str]]) -> int:
+        """More room for ``sid`` ahead, asked for before it has run out."""
+        if not self._known(sid, "send", opened):
+            return 0
+        return self._grant(self.senders[sid])
 
     async def wait_room(self, sid: str, ticket: str) -> str:
         """Return once a ``put`` may fit (``IN``), or ``BROKEN``/``CLOSED``."""

@@ -1,8 +1,9 @@
-"""One sender's items in the channel's actor, put in in the order they were sent.
+"""One sender in the channel's actor: its items, in the order they were sent.
 
 Ray does not keep the order of calls to an async actor (a call may start
 before one submitted earlier), so every put of a sender carries its sequence
 number, and the items that arrive early wait here for the ones before them.
+The room made for the sender's puts ahead (its credit) is counted here too.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 
 #: In place of an item that arrived once every receiver had closed.
 DROPPED = object()
+#: Most slots one reply grants a sender for puts it does not wait for.
+CREDIT_CAP = 16384
 
 
 class SenderState:
@@ -23,6 +26,12 @@ class SenderState:
         self.early: dict[int, Any] = {}  # arrived before an earlier one
         self.credit = 0  # room the actor has made for puts not waited for
         self.expires = expires  # when its lease runs out (time.monotonic())
+
+    def grant(self, room: float) -> int:
+        """Make room for this sender's next puts: all of ``room``, at most the cap."""
+        grant = int(min(max(room, 0), CREDIT_CAP))
+        self.credit += grant
+        return grant
 
     def arrived(self, first: int, items: list[Any], keep: bool) -> list[Any]:
         """Items numbered from ``first`` have arrived: those that may go in now.

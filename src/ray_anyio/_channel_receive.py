@@ -11,6 +11,7 @@ from ._channel_calls import MUST, WAIT, Steps, run_async, run_sync
 from ._channel_handle import ChannelHandle, new_id
 from ._channel_status import CLOSED, EMPTY, END, ITEMS
 from ._core._checks import check_timeout
+from ._core._results import Batches
 from ._core._wakeup import Pace, checkpoint
 
 if TYPE_CHECKING:
@@ -165,6 +166,30 @@ class ChannelReceiver(ChannelHandle, Generic[T]):
                 self._id, self._kind, self._take_opened(), acks, stash, 0
             ),
         )
+
+    def batches(self) -> Batches[T]:
+        """Iterate in lists: each step hands out every item in hand, at least one.
+
+        ``async for batch in receive.batches():`` takes one checkpoint a list
+        instead of one an item: a list is what one call to the channel brought
+        (up to ``receive_batch`` items), or what is left of it. It ends at
+        ``EndOfStream`` and mixes with :meth:`receive`. Cancellation is
+        :meth:`receive`'s: a cancelled step leaves its items in the channel.
+
+        Raises:
+            anyio.ClosedResourceError: this receiver is closed.
+            anyio.BrokenResourceError: the channel has gone.
+        """
+        return Batches(self)
+
+    async def _next_batch(self) -> list[T]:
+        try:
+            first = await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+        batch = [first, *self._stash]
+        self._stash.clear()
+        return batch
 
     def __aiter__(self) -> ChannelReceiver[T]:
         return self

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 
@@ -14,6 +14,9 @@ from ._channel_outbox import FLUSH_AT, flush_soon
 from ._channel_status import BROKEN, CLOSED, IN
 from ._core._checks import check_timeout
 from ._core._wakeup import Pace, checkpoint
+
+if TYPE_CHECKING:
+    from ._channel_calls import Ref
 
 T = TypeVar("T")
 
@@ -39,6 +42,10 @@ class ChannelSender(ChannelHandle, Generic[T]):
         self._flushes = 0  # outboxes sent so far: which one a delayed flush is for
         self._lock = threading.Lock()
         self._pace = Pace()  # the checkpoints of sends on credit
+        # The credit at which to ask for more ahead (-1: never), and the
+        # answer to that request, not waited for yet (see _granted).
+        self._top_up_at = -1
+        self._top_up: Ref | None = None
 
     async def send(self, item: T) -> None:
         """Send ``item``, waiting while the channel's buffer is full.
@@ -103,13 +110,17 @@ class ChannelSender(ChannelHandle, Generic[T]):
         while True:
             if self._send_ahead(item):
                 return
+            if self._top_up is not None:
+                ref, self._top_up = self._top_up, None
+                self._granted((yield MUST, ref))  # asked for long ago: here
+                continue
             seq = self._seq
             self._seq += 1
             self._flush()
             ref = actor.put.remote(self._id, seq, item, self._take_opened())
             status, grant = yield MUST, ref
             if status == IN:
-                self._credit += grant
+                self._granted(grant)
                 return
             _raise_for(status)
             if not wait:
@@ -132,6 +143,10 @@ class ChannelSender(ChannelHandle, Generic[T]):
             return False
         # Room made for this sender: the put cannot be refused.
         self._credit -= 1
+        if self._credit == self._top_up_at and self._top_up is None:
+            self._top_up = self._channel.actor.top_up.remote(
+                self._id, self._take_opened()
+            )
         with self._lock:
             outbox = self._outbox
             if not outbox:
@@ -145,6 +160,18 @@ class ChannelSender(ChannelHandle, Generic[T]):
         elif size == 1:
             flush_soon(partial(self._flush_later, flushes))
         return True
+
+    def _granted(self, grant: int) -> None:
+        """The channel made room for ``grant`` more sends ahead.
+
+        A large credit (as an unbounded buffer grants) asks for more once
+        half of it is used, not waited for: the answer is there when the
+        credit runs out, and a long stream of sends never stops for a round
+        trip. A small one (a small buffer) does not: each such call would
+        cost the channel's actor as much as the puts it saves.
+        """
+        self._credit += grant
+        self._top_up_at = self._credit // 2 if self._credit >= FLUSH_AT else -1
 
     def _flush_later(self, outbox: int, last: bool) -> bool:
         """The delayed flush of the ``outbox``-th outbox (see _channel_outbox).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from ._awaitables import discard
 from ._first_error import FirstErrorGroup
@@ -202,10 +202,16 @@ async def running(
                 group.cancel()
 
 
+class InBatches(Protocol[T]):
+    """What hands out lists: a result iterator, a channel's receiver."""
+
+    async def _next_batch(self) -> list[T]: ...
+
+
 class Batches(AsyncIterator[list[T]]):
     """What an iterator's ``batches()`` returns: its steps are the iterator's."""
 
-    def __init__(self, results: Results[T]) -> None:
+    def __init__(self, results: InBatches[T]) -> None:
         self._results = results
 
     async def __anext__(self) -> list[T]:
