@@ -16,6 +16,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 import ray_anyio
+from ray_anyio._core import _wakeup
 from ray_anyio._core._wakeup import (
     SCHEDULE_INTERVAL,
     Pace,
@@ -67,6 +68,45 @@ async def test_checkpoint_if_cancelled_is_a_cancellation_point() -> None:
 async def test_every_step_of_a_pace_is_a_cancellation_point() -> None:
     pace = Pace()
     await pace.step()  # the first is a schedule point: the next is not
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await pace.step()
+        pytest.fail("a cancelled step returned")  # pragma: no cover
+    assert scope.cancelled_caught
+
+
+async def test_a_step_inside_a_scope_sees_its_parent_cancelled() -> None:
+    pace = Pace()
+    await pace.step()
+    with anyio.CancelScope() as outer:
+        outer.cancel()
+        with anyio.CancelScope():  # not cancelled itself: the walk goes on
+            await pace.step()
+            pytest.fail("a step under a cancelled scope returned")  # pragma: no cover
+    assert outer.cancelled_caught
+
+
+async def test_a_shielded_scope_keeps_a_step_from_its_parent_cancellation() -> None:
+    pace = Pace()
+    await pace.step()
+    with anyio.CancelScope() as outer:
+        outer.cancel()
+        with anyio.CancelScope(shield=True):
+            await pace.step()  # returns: the shield stops the walk
+            steps = 1
+        await pace.step()  # outside the shield, the cancellation is seen
+        pytest.fail("a step under a cancelled scope returned")  # pragma: no cover
+    assert steps == 1
+    assert outer.cancelled_caught
+
+
+async def test_a_step_without_the_private_scope_test_is_still_a_cancellation_point(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Where AnyIO's private names differ, the pace uses the backend's method.
+    monkeypatch.setattr(_wakeup, "_asyncio_cancelled", None)
+    pace = Pace()
+    await pace.step()
     with anyio.CancelScope() as scope:
         scope.cancel()
         await pace.step()
@@ -213,8 +253,6 @@ def test_trio_runs_starting_at_once_share_one_home_for_loop_state(
     # the order in which the race loses, made certain.
     import trio
     import trio.lowlevel
-
-    from ray_anyio._core import _wakeup
 
     real: Any = trio.lowlevel.RunVar
     made: list[Any] = []
