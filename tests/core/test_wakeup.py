@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -112,6 +113,17 @@ async def test_a_step_without_the_private_scope_test_is_still_a_cancellation_poi
         await pace.step()
         pytest.fail("a cancelled step returned")  # pragma: no cover
     assert scope.cancelled_caught
+
+
+def test_the_scope_test_answers_for_a_loop_without_a_running_task() -> None:
+    # A pace whose loop has gone (or a coroutine driven outside a task) finds
+    # no task: nothing to test, not a TypeError from the weak-keyed lookup.
+    assert _wakeup._asyncio_cancelled is not None  # AnyIO's names as expected
+    loop = asyncio.new_event_loop()
+    try:
+        assert _wakeup._asyncio_cancelled(loop) is False
+    finally:
+        loop.close()
 
 
 async def _set(event: anyio.Event) -> None:

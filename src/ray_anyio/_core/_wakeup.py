@@ -173,7 +173,8 @@ def _asyncio_scope_test() -> Callable[[asyncio.AbstractEventLoop], bool] | None:
     current_task = asyncio.current_task
 
     def cancelled(loop: asyncio.AbstractEventLoop) -> bool:
-        state = states.get(current_task(loop))
+        task = current_task(loop)  # None outside a task: nothing to test
+        state = None if task is None else states.get(task)
         scope = None if state is None else state.cancel_scope
         while scope is not None:
             if scope.cancel_called:
