@@ -165,3 +165,14 @@ async def test_batches_hand_out_what_each_call_brought() -> None:
         assert all(0 < len(batch) <= 4 for batch in batches)
         with pytest.raises(anyio.EndOfStream):
             await receive.receive()
+
+
+async def test_a_sender_on_credit_learns_that_every_receiver_closed() -> None:
+    # An unbounded channel gives a sender 16,384 sends ahead and more before
+    # they run out; once the receivers are gone it must stop giving them.
+    async with ray_anyio.open_channel(math.inf) as (send, receive):
+        await send.send(0)  # answered: room made ahead
+        await receive.aclose()
+        with anyio.fail_after(120), pytest.raises(anyio.BrokenResourceError):
+            for i in range(1, 200_000):
+                await send.send(i)

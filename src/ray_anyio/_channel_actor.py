@@ -192,8 +192,9 @@ class ChannelActor:
         return 0 if self.max == 0 else sender.grant(self._room())
 
     async def top_up(self, sid: str, opened: list[tuple[str, str]]) -> int:
-        """More room for ``sid`` ahead, asked for before it has run out."""
-        if not self._known(sid, "send", opened):
+        """More room for ``sid`` ahead; none once every receiver has closed."""
+        # Then the sender's next put, waited for, tells it so (BROKEN).
+        if not self._known(sid, "send", opened) or not self.receivers:
             return 0
         return self._grant(self.senders[sid])
 
