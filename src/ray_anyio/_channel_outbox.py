@@ -20,6 +20,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 from ._core import _ray
 from ._core._threads import Lane, gated
@@ -76,13 +77,9 @@ def _flush_all() -> None:
             due = _pending[:count]
             del _pending[:count]
         for _, _, session, flush, last in due:
-            if not gated(session, _asking(flush, last), _done)():
+            if not gated(session, partial(flush, last), _done)():
                 _add(time.monotonic() + FLUSH_DELAY, session, flush, True)
         del due
-
-
-def _asking(flush: Flush, last: bool) -> Callable[[], bool]:
-    return lambda: flush(last)
 
 
 def _done() -> bool:
