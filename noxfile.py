@@ -227,7 +227,37 @@ print(", ".join(f"{name} {version(name)}" for name in ("ray", "anyio", "trio")))
 
 
 def _pytest(session: nox.Session, *args: str) -> None:
-    session.run("python", "-m", "pytest", *args, *session.posargs)
+    try:
+        session.run("python", "-m", "pytest", *args, *session.posargs)
+    except nox.command.CommandFailed:
+        _print_ray_logs()
+        raise
+
+
+#: What Ray's own processes write when one of them dies or gives up.
+_FATAL = re.compile(r"^\[[^]]* [EF] \d+ \d+\]|Check failed|SIG[A-Z]+ received|\*\*\* ")
+
+
+def _print_ray_logs(lines: int = 15) -> None:
+    """After a failed run, print what the suite's Ray logged of its own faults.
+
+    A run that ends without pytest's summary was ended by Ray: a driver whose
+    GCS or raylet is gone exits with status 1 and writes why only to the
+    session's log files, which a CI machine throws away.
+    """
+    root = Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray" / "session_latest"
+    logs = root / "logs"
+    if not logs.is_dir():
+        print(f"no Ray session logs at {logs}")
+        return
+    patterns = ("gcs_server.*", "raylet*.out", "raylet*.err", "python-core-driver-*")
+    for path in sorted(p for pattern in patterns for p in logs.glob(pattern)):
+        text = path.read_text(errors="replace").splitlines()
+        faults = [line[:400] for line in text if _FATAL.search(line)][-lines:]
+        if faults:
+            print(f"--- {path.name}: {len(text)} lines; its last faults, last lines")
+            print("\n".join([*faults, "...", *(line[:400] for line in text[-3:])]))
+    print(f"--- (Ray's session logs: {logs}; files without a fault not shown)")
 
 
 # --- sessions ---------------------------------------------------------------

@@ -114,6 +114,20 @@ def start_node(h: Host) -> None:
         )
 
 
+def client_server_logs(lines: int = 40) -> str:
+    """The last lines of the head's Ray Client server logs, for a failure message.
+
+    The proxy starts one server per client connection; when one dies at start,
+    its reason is only in these files, on the head, gone once the hosts are down.
+    """
+    logs = sorted((TMP / HEAD.name).glob("session_2*/logs/ray_client_server*"))
+    parts = []
+    for log in logs:
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        parts.append(f"--- {log.name} ---\n" + "\n".join(tail))
+    return "\n".join(parts) or f"no Ray Client server logs under {TMP / HEAD.name}"
+
+
 def down() -> None:
     """Kill every process of the hosts, remove the network and the temp dirs."""
     remove()
