@@ -185,11 +185,16 @@ class TaskScope:
     async def _cancel_unfinished(self) -> None:
         owned, self._tasks = self._tasks, {}
         responses, self._responses = list(self._responses), {}
-        if responses:  # map owns the ref of a response too: once each
-            owned.update(dict.fromkeys(_cancel_responses(responses)))
-        tasks = list(owned)
+        cancelled: list[Ref] = []
+        if responses:  # map owns the ref of a response too: Serve cancels it
+            cancelled = _cancel_responses(responses)
+            gone = set(responses)
+            owned = {r: None for r in owned if _serve.response_of(r) not in gone}
         await cancel_tasks(
-            tasks, force=self._force, cancel_timeout=self._cancel_timeout
+            list(owned),
+            force=self._force,
+            cancel_timeout=self._cancel_timeout,
+            cancelled=cancelled,
         )
 
 

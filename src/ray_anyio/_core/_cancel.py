@@ -31,9 +31,18 @@ FORCED_GRACE = 1.0
 
 
 async def cancel_tasks(
-    refs: Sequence[Ref], *, force: bool, cancel_timeout: float | None
+    refs: Sequence[Ref],
+    *,
+    force: bool,
+    cancel_timeout: float | None,
+    cancelled: Sequence[Ref] = (),
 ) -> None:
     """Cancel the tasks behind ``refs`` (one ref per task) that have not finished.
+
+    ``cancelled`` are refs of tasks already asked to stop (Serve's
+    ``response.cancel()``): waited for with the rest, not cancelled again at
+    once. A second ``ray.cancel`` is recursive too: arriving while the task's
+    cleanup runs, it would cancel the calls that cleanup has just made.
 
     Waits, shielded, at most ``cancel_timeout`` seconds for them to stop, then
     forces what still runs and waits at most ``FORCED_GRACE`` more. Returns at
@@ -41,10 +50,11 @@ async def cancel_tasks(
     """
     if not _ray.ray_is_running():
         return
-    _, unfinished = split_ready(refs, fetch_local=False)
+    _, unfinished = split_ready([*refs, *cancelled], fetch_local=False)
     if not unfinished:
         return
-    cancel_now(unfinished, force=force)
+    asked = set(cancelled)
+    cancel_now([ref for ref in unfinished if ref not in asked], force=force)
     if cancel_timeout == 0:
         return
     with anyio.CancelScope(shield=True):
