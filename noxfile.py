@@ -241,9 +241,9 @@ _FATAL = re.compile(r"^\[[^]]* [EF] \d+ \d+\]|Check failed|SIG[A-Z]+ received|\*
 def _print_ray_logs(lines: int = 15) -> None:
     """After a failed run, print what the suite's Ray logged of its own faults.
 
-    A run that ends without pytest's summary was ended by Ray: a driver whose
-    GCS or raylet is gone exits with status 1 and writes why only to the
-    session's log files, which a CI machine throws away.
+    A run that ends with status 1 and without pytest's summary may have been
+    ended by Ray: a driver whose GCS stops answering exits so, and writes why
+    only to the session's log files, which a CI machine throws away.
     """
     root = Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray" / "session_latest"
     logs = root / "logs"
