@@ -463,7 +463,7 @@ async def test_no_iterable() -> None:
 
 _CTRL_C = textwrap.dedent(
     """
-    import os, sys, tempfile, time
+    import os, signal, socket, sys, tempfile, time
     import anyio, ray
     import ray_anyio
 
@@ -491,6 +491,27 @@ _CTRL_C = textwrap.dedent(
             async for _ in results:
                 pass
 
+    async def woken_by_signals(coro):
+        # CPython runs a signal's handler only when the loop's thread runs
+        # Python code. A SIGINT that comes just before the loop sleeps in
+        # epoll_wait is seen at its next wake-up, and this loop has none for
+        # 10 minutes: the test hung so in CI. A wakeup fd the loop watches
+        # (as loop.add_signal_handler sets) wakes it; trio sets one itself.
+        import asyncio
+        loop = asyncio.get_running_loop()
+        wake_r, wake_w = socket.socketpair()
+        wake_r.setblocking(False)
+        wake_w.setblocking(False)
+        loop.add_reader(wake_r, wake_r.recv, 64)
+        old = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+        try:
+            return await coro
+        finally:
+            signal.set_wakeup_fd(old)
+            loop.remove_reader(wake_r)
+            wake_r.close()
+            wake_w.close()
+
     def run():
         # asyncio.run and trio.run, as an application calls them (on Python
         # 3.10, anyio.run's asyncio backend cannot turn Ctrl-C back into a
@@ -500,7 +521,7 @@ _CTRL_C = textwrap.dedent(
             trio.run(main)
         else:
             import asyncio
-            asyncio.run(main())
+            asyncio.run(woken_by_signals(main()))
 
     try:
         run()
