@@ -25,6 +25,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
+SITE = Path(__file__).resolve().parent / "site"
 #: Seconds a server may take to answer its first request: its Ray's start
 #: included, three at once, on a machine that runs the rest of the suite.
 START_TIMEOUT = 180.0
@@ -79,6 +80,10 @@ class Service:
         # not wait for the CPUs of the previous check's cancelled tasks, whose
         # workers Ray may still be winding down (or killing, after a force).
         env = dict(os.environ, RAY_ADDRESS="local", SQUARES_NUM_CPUS="4")
+        # site/sitecustomize.py: a crash's exception group prints in full.
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(SITE), *filter(None, [os.environ.get("PYTHONPATH")])]
+        )
         with self.stderr_path.open("wb") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, str(self._script), "--port", str(self.port)],
