@@ -8,7 +8,10 @@ printed "(1 sub-exception)" and nothing of the sub-exception. Imported here,
 before the example's own imports, the backport's hook is the one Ray calls.
 """
 
+import importlib
 import sys
 
 if sys.version_info < (3, 11):
-    import exceptiongroup  # noqa: F401  (its import installs the hook)
+    # Its import installs the hook (imported by name: the type checker's
+    # environment, on a newer Python, does not have the backport).
+    importlib.import_module("exceptiongroup")
